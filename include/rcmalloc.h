@@ -1,0 +1,116 @@
+/*
+ * rcmalloc.h -- the public interface of librcmalloc.
+ *
+ * Two layers:
+ *   - an allocator (rc_malloc & co.): size-class pools for small blocks,
+ *     jemalloc for large ones; the default build also exports the standard
+ *     malloc/free/new/delete names, so the library can be LD_PRELOADed;
+ *   - an object-lifetime layer (rc_new & co.): reference counts, a
+ *     generational cycle collector, weak references and interned strings,
+ *     in the manner of CPython.
+ *
+ * See rcmalloc(7) for the design and the RCMALLOC_* environment variables.
+ */
+#ifndef RCMALLOC_H
+#define RCMALLOC_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#  define RC_API __attribute__((visibility("default")))
+#  define RC_MALLOC_ATTR __attribute__((malloc, warn_unused_result))
+#else
+#  define RC_API
+#  define RC_MALLOC_ATTR
+#endif
+
+/* ---- allocator (always exported) ---------------------------------------- */
+
+RC_API RC_MALLOC_ATTR void *rc_malloc(size_t size);
+RC_API RC_MALLOC_ATTR void *rc_calloc(size_t count, size_t size);
+RC_API void  *rc_realloc(void *ptr, size_t size);
+RC_API void   rc_free(void *ptr);
+RC_API void   rc_free_sized(void *ptr, size_t size);
+RC_API RC_MALLOC_ATTR void *rc_aligned_alloc(size_t alignment, size_t size);
+RC_API int    rc_posix_memalign(void **out, size_t alignment, size_t size);
+RC_API size_t rc_usable_size(const void *ptr);
+/* Human-readable statistics, per size class, then totals. */
+RC_API void   rc_stats_print(FILE *out);
+
+/* ---- object lifetime ------------------------------------------------------ */
+
+typedef int (*rc_visit_fn)(void *child, void *arg);   /* nonzero stops traversal */
+
+typedef struct rc_type {
+    const char *name;
+    /* Visit every strong reference obj holds; NULL = not a container: such
+       objects are never tracked by the cycle collector. */
+    int  (*traverse)(void *obj, rc_visit_fn visit, void *arg);
+    /* Drop the strong references obj holds (RC_CLEAR each field); called when
+       the object dies, and to break garbage cycles. */
+    void (*clear)(void *obj);
+    /* Optional; called at most once per object, before clear, when it is about
+       to die; may resurrect obj by storing a new reference to it. */
+    void (*finalize)(void *obj);
+} rc_type;
+
+RC_API void          *rc_new(const rc_type *type, size_t size); /* zeroed, refcount 1 */
+RC_API void          *rc_incref(void *obj);                     /* returns obj; NULL is a no-op */
+RC_API void           rc_decref(void *obj);                     /* NULL is a no-op */
+RC_API size_t         rc_refcount(const void *obj);
+RC_API const rc_type *rc_type_of(const void *obj);
+RC_API void           rc_immortalize(void *obj);
+
+/* field = NULL, then decref the old value */
+#define RC_CLEAR(field) do {                    \
+        void *rc_clear_old_ = (void *)(field);  \
+        (field) = NULL;                         \
+        rc_decref(rc_clear_old_);               \
+    } while (0)
+
+/* field = val (a new reference, owned by field), then decref the old value */
+#define RC_SETREF(field, val) do {              \
+        void *rc_setref_old_ = (void *)(field); \
+        (field) = (val);                        \
+        rc_decref(rc_setref_old_);              \
+    } while (0)
+
+/* Cycle collector: generational, in the spirit of CPython's gc module. */
+RC_API size_t rc_gc_collect(int generation);  /* 0..2 or -1 (full); returns
+                                                 unreachable objects found */
+RC_API void   rc_gc_enable(void);
+RC_API void   rc_gc_disable(void);
+RC_API int    rc_gc_is_enabled(void);
+RC_API void   rc_gc_set_threshold(size_t t0, size_t t1, size_t t2);
+RC_API void   rc_gc_get_threshold(size_t *t0, size_t *t1, size_t *t2);
+RC_API void   rc_gc_get_count(size_t *c0, size_t *c1, size_t *c2);
+RC_API void   rc_gc_track(void *obj);
+RC_API void   rc_gc_untrack(void *obj);
+RC_API int    rc_gc_is_tracked(const void *obj);
+RC_API void   rc_gc_freeze(void);
+RC_API void   rc_gc_unfreeze(void);
+RC_API size_t rc_gc_freeze_count(void);
+
+typedef struct rc_gc_stats {
+    size_t collections, collected, uncollectable;
+} rc_gc_stats;
+RC_API int    rc_gc_get_stats(int generation, rc_gc_stats *out); /* 0, or -1 + EINVAL */
+
+/* Weak references: a weakref is itself an rc object (rc_decref it when done). */
+typedef void (*rc_weak_callback)(void *weakref, void *arg);
+RC_API void *rc_weakref_new(void *obj, rc_weak_callback cb, void *arg);
+RC_API void *rc_weakref_get(void *weakref);   /* new strong reference, or NULL */
+
+/* Interning: a refcounted, immutable, NUL-terminated copy; equal contents give
+   the same pointer while any reference to it lives.  Returns a new reference. */
+RC_API const char *rc_intern(const char *s, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RCMALLOC_H */

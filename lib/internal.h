@@ -1,0 +1,5 @@
+#ifndef RC_INTERNAL_H
+#define RC_INTERNAL_H
+#include "config.h"
+#include "rcmalloc.h"
+#endif

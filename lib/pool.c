@@ -1,0 +1,1 @@
+/* placeholder */ typedef int rc_placeholder_pool;
