@@ -13,3 +13,7 @@ RC_API void *rc_aligned_alloc(size_t a, size_t n) { void *p = mallocx(n ? n : 1,
 RC_API int rc_posix_memalign(void **o, size_t a, size_t n) { if (a < sizeof(void*) || (a & (a-1))) return EINVAL; void *p = rc_aligned_alloc(a, n); if (!p) return ENOMEM; *o = p; return 0; }
 RC_API size_t rc_usable_size(const void *p) { return p ? sallocx(p, 0) : 0; }
 RC_API void rc_stats_print(FILE *out) { fprintf(out, "rcmalloc: stub\n"); }
+void *_rc_malloc(size_t n) { return rc_malloc(n); }
+void *_rc_calloc(size_t c, size_t n) { return rc_calloc(c, n); }
+void _rc_free(void *p) { rc_free(p); }
+void _rc_free_sized(void *p, size_t n) { rc_free_sized(p, n); }
