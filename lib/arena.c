@@ -1,1 +1,220 @@
-/* placeholder */ typedef int rc_placeholder_arena;
+/*
+ * arena.c -- arenas (4 MiB, mapped from the OS at 4 MiB alignment), the
+ * pools they are split into, and the pagemap that says which addresses are
+ * arenas.  Main entry points: _rc_arena_pool_acquire / _rc_arena_pool_release.
+ *
+ * Everything here runs under one lock: pools are handed out 64 KiB at a
+ * time, so a thread takes this lock once per pool, not once per block.
+ *
+ * Invariants (under arena_lock):
+ *   - an arena is on `arenas` from map to unmap; its pagemap byte is 1
+ *     exactly while it is mapped;
+ *   - free_mask has bit i set iff pool i is free (bit 0, the header, never);
+ *     nfree == popcount(free_mask);
+ *   - dirty_mask is a subset of free_mask: free pools that may be resident;
+ *     dirty_pools == sum of popcount(dirty_mask) over arenas;
+ *   - a pool not in free_mask is owned by a heap or on the abandoned list.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define ALL_POOLS (~(uint64_t)1)   /* pools 1..63 */
+
+uint8_t *_rc_pagemap;
+
+static rc_lock_t arena_lock = RC_LOCK_INIT;
+static rc_arena_t *arenas;            /* all mapped arenas */
+static rc_arena_t *hint;              /* an arena that probably has free pools */
+static size_t n_arenas;
+static size_t dirty_pools;            /* free but maybe resident */
+static size_t pools_used, peak_pools_used;
+static size_t arenas_unmapped;        /* ever, for stats */
+
+void _rc_arena_lock(void)   { pthread_mutex_lock(&arena_lock); }
+void _rc_arena_unlock(void) { pthread_mutex_unlock(&arena_lock); }
+
+void _rc_arena_fork_child(void)
+{
+    pthread_mutex_init(&arena_lock, NULL);
+}
+
+void _rc_arena_init(void)
+{
+    void *map;
+    _rc_os_reserve_noreserve(&map, RC_PAGEMAP_SIZE);
+    if (map == NULL)
+        _rc_fatal("rcmalloc: cannot reserve the pagemap (%zu bytes)\n",
+                  (size_t)RC_PAGEMAP_SIZE);
+    _rc_pagemap = map;
+}
+
+static rc_arena_t *arena_map(void)
+{
+    rc_arena_t *a = _rc_os_map_aligned(RC_ARENA_SIZE, RC_ARENA_SIZE);
+    if (a == NULL)
+        return NULL;
+    if ((uintptr_t)a >> RC_ADDR_BITS) {     /* 5-level paging gave us a high address */
+        _rc_os_unmap(a, RC_ARENA_SIZE);
+        return NULL;
+    }
+    a->free_mask = ALL_POOLS;
+    a->dirty_mask = 0;                      /* fresh mappings are not resident */
+    a->nfree = RC_POOLS_PER_ARENA - 1;
+    a->prev = NULL;
+    a->next = arenas;
+    if (arenas)
+        arenas->prev = a;
+    arenas = a;
+    n_arenas++;
+    __atomic_store_n(&_rc_pagemap[(uintptr_t)a >> RC_ARENA_SHIFT], 1, __ATOMIC_RELEASE);
+    return a;
+}
+
+static void arena_unmap(rc_arena_t *a)
+{
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        arenas = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    if (hint == a)
+        hint = arenas;
+    dirty_pools -= (size_t)__builtin_popcountll(a->dirty_mask);
+    n_arenas--;
+    arenas_unmapped++;
+    __atomic_store_n(&_rc_pagemap[(uintptr_t)a >> RC_ARENA_SHIFT], 0, __ATOMIC_RELEASE);
+    _rc_os_unmap(a, RC_ARENA_SIZE);
+}
+
+static rc_pool_t *pool_at(rc_arena_t *a, unsigned i)
+{
+    return (rc_pool_t *)((char *)a + (size_t)i * RC_POOL_SIZE);
+}
+
+/* A free pool, preferring resident ones (reusing them costs no page faults)
+   and, among arenas, the first with a free pool. */
+rc_pool_t *_rc_arena_pool_acquire(void)
+{
+    pthread_mutex_lock(&arena_lock);
+    rc_arena_t *a = (hint && hint->nfree) ? hint : NULL;
+    if (a == NULL) {
+        for (a = arenas; a; a = a->next)
+            if (a->nfree)
+                break;
+    }
+    if (a == NULL && (a = arena_map()) == NULL) {
+        pthread_mutex_unlock(&arena_lock);
+        return NULL;
+    }
+    hint = a;
+    uint64_t pick = a->free_mask & a->dirty_mask;
+    if (!pick)
+        pick = a->free_mask;
+    unsigned i = (unsigned)__builtin_ctzll(pick);
+    uint64_t bit = (uint64_t)1 << i;
+    if (a->dirty_mask & bit)
+        dirty_pools--;
+    a->free_mask &= ~bit;
+    a->dirty_mask &= ~bit;
+    a->nfree--;
+    if (++pools_used > peak_pools_used)
+        peak_pools_used = pools_used;
+    rc_pool_t *pool = pool_at(a, i);
+    pool->in_use = 1;
+    pthread_mutex_unlock(&arena_lock);
+    return pool;
+}
+
+/* madvise every dirty free pool away, coalescing neighbours. */
+static size_t purge_locked(void)
+{
+    size_t bytes = 0;
+    for (rc_arena_t *a = arenas; a; a = a->next) {
+        uint64_t m = a->dirty_mask;
+        while (m) {
+            unsigned i = (unsigned)__builtin_ctzll(m);
+            unsigned j = i;
+            while (j + 1 < RC_POOLS_PER_ARENA && (m >> (j + 1)) & 1)
+                j++;
+            size_t len = (size_t)(j - i + 1) * RC_POOL_SIZE;
+            _rc_os_decommit(pool_at(a, i), len);
+            bytes += len;
+            uint64_t run = (j == 63 ? ~(uint64_t)0 : (((uint64_t)1 << (j + 1)) - 1))
+                           & ~(((uint64_t)1 << i) - 1);
+            m &= ~run;
+        }
+        dirty_pools -= (size_t)__builtin_popcountll(a->dirty_mask);
+        a->dirty_mask = 0;
+    }
+    return bytes;
+}
+
+void _rc_arena_pool_release(rc_pool_t *pool)
+{
+    rc_arena_t *a = (rc_arena_t *)((uintptr_t)pool & ~(uintptr_t)(RC_ARENA_SIZE - 1));
+    unsigned i = (unsigned)(((uintptr_t)pool - (uintptr_t)a) >> RC_POOL_SHIFT);
+    uint64_t bit = (uint64_t)1 << i;
+
+    pthread_mutex_lock(&arena_lock);
+    pool->in_use = 0;
+    a->free_mask |= bit;
+    a->dirty_mask |= bit;
+    a->nfree++;
+    dirty_pools++;
+    pools_used--;
+    if (a->nfree == RC_POOLS_PER_ARENA - 1 && n_arenas > 1) {
+        arena_unmap(a);            /* keep one arena so a lone burst doesn't thrash */
+    } else {
+        if (hint == NULL || hint->nfree == 0)
+            hint = a;
+        if (dirty_pools * RC_POOL_SIZE > (size_t)_rc_opt.retain)
+            purge_locked();
+    }
+    pthread_mutex_unlock(&arena_lock);
+}
+
+size_t _rc_arena_purge(bool all)
+{
+    (void)all;
+    pthread_mutex_lock(&arena_lock);
+    size_t bytes = purge_locked();
+    /* unmap every arena that is wholly free, except one */
+    for (rc_arena_t *a = arenas, *next; a; a = next) {
+        next = a->next;
+        if (a->nfree == RC_POOLS_PER_ARENA - 1 && n_arenas > 1) {
+            arena_unmap(a);
+            bytes += RC_ARENA_SIZE;
+        }
+    }
+    pthread_mutex_unlock(&arena_lock);
+    return bytes;
+}
+
+void _rc_arena_walk(void (*cb)(const rc_pool_t *pool, void *arg), void *arg)
+{
+    pthread_mutex_lock(&arena_lock);
+    for (rc_arena_t *a = arenas; a; a = a->next) {
+        uint64_t used = ~a->free_mask & ALL_POOLS;
+        while (used) {
+            unsigned i = (unsigned)__builtin_ctzll(used);
+            used &= used - 1;
+            cb(pool_at(a, i), arg);
+        }
+    }
+    pthread_mutex_unlock(&arena_lock);
+}
+
+void _rc_arena_counts(size_t *mapped, size_t *unmapped_total, size_t *used,
+                      size_t *dirty, size_t *peak)
+{
+    pthread_mutex_lock(&arena_lock);
+    *mapped = n_arenas;
+    *unmapped_total = arenas_unmapped;
+    *used = pools_used;
+    *dirty = dirty_pools;
+    *peak = peak_pools_used;
+    pthread_mutex_unlock(&arena_lock);
+}

@@ -1,1 +1,70 @@
-/* placeholder */ typedef int rc_placeholder_init;
+/*
+ * init.c -- start-up (lazily, from the first allocation: that can come
+ * before any constructor runs), fork handlers, and the exit-time report.
+ * Main entry point: _rc_init_slow.
+ */
+#include "internal.h"
+
+#include <sched.h>
+#include <unistd.h>
+
+atomic_int _rc_init_state;
+pthread_key_t _rc_heap_key;
+
+/* ---- fork: every global lock, in one order ------------------------------ */
+
+static void fork_prepare(void)
+{
+    _rc_heap_lock();
+    _rc_abandoned_lock();
+    _rc_arena_lock();
+}
+
+static void fork_parent(void)
+{
+    _rc_arena_unlock();
+    _rc_abandoned_unlock();
+    _rc_heap_unlock();
+}
+
+static void fork_child(void)
+{
+    _rc_arena_fork_child();
+    _rc_abandoned_unlock();
+    _rc_heap_fork_child();
+}
+
+void _rc_init_slow(void)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&_rc_init_state, &expected, 1)) {
+        while (atomic_load_explicit(&_rc_init_state, memory_order_acquire) != 2)
+            sched_yield();
+        return;
+    }
+    /* Nothing here may allocate: there is no heap yet. */
+    _rc_options_init();
+    _rc_sizeclass_init();
+    _rc_small_max = (size_t)_rc_opt.small_max;
+    _rc_arena_init();
+    if (pthread_key_create(&_rc_heap_key, _rc_heap_thread_done) != 0)
+        _rc_fatal("rcmalloc: pthread_key_create failed\n");
+    atomic_store_explicit(&_rc_init_state, 2, memory_order_release);
+
+    /* From here on allocating is fine. */
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    _rc_large_init();
+    if (_rc_opt.verbose)
+        _rc_options_print();
+}
+
+__attribute__((constructor)) static void rc_constructor(void)
+{
+    _rc_ensure_init();
+}
+
+__attribute__((destructor)) static void rc_destructor(void)
+{
+    if (_rc_opt.stats)
+        _rc_stats_print_fd(STDERR_FILENO);
+}

@@ -1,11 +1,332 @@
+/*
+ * internal.h -- types, invariants and cross-file prototypes of the rcmalloc
+ * core.  Every struct is here, with the code that relies on each field.
+ *
+ * ==========================================================================
+ * Theory of operation
+ * ==========================================================================
+ *
+ *   program ──malloc/free/new/delete──▶ override.c ──▶ alloc.c
+ *                                                        │
+ *              size <= rc_small_max (default 1024) ◀─────┴────▶ larger, or
+ *                         │                                     odd alignment
+ *                         ▼                                         │
+ *   heap.c: the calling thread's heap (initial-exec TLS)            ▼
+ *     cur[class] ─▶ pool ─▶ free list of blocks             large.c: jemalloc
+ *                         │  (no lock, no atomic)           mallocx/rallocx/
+ *                         ▼                                 sdallocx/sallocx/
+ *   arena.c: 4 MiB arenas mmap'ed at 4 MiB alignment,        xallocx only
+ *            split into 64 KiB pools, handed out under
+ *            one lock; the pagemap says which 4 MiB
+ *            of address space are arenas.
+ *
+ * Size classes (sizeclass.c).  16-byte spacing up to 128, then four classes
+ * per power of two up to RC_SMALL_LIMIT:
+ *
+ *     request bytes     block size        class index
+ *     0 .. 16           16                0
+ *     17 .. 32          32                1
+ *     ...               ... (+16)         ...
+ *     113 .. 128        128               7
+ *     129 .. 160        160               8
+ *     ...               192 224 256 320 384 448 512 640 768 896 1024 ...
+ *     7169 .. 8192      8192              31
+ *
+ * Every block size is a multiple of 16, so every block is 16-byte aligned;
+ * a request with alignment A <= 128 is served from the first class whose
+ * size is a multiple of A (pool data starts 128 bytes into the pool).
+ *
+ * An arena, 4 MiB, aligned to 4 MiB:
+ *
+ *   +-----------+-----------+-----------+-- ... --+-----------+
+ *   | pool 0:   | pool 1    | pool 2    |         | pool 63   |
+ *   | rc_arena  |           |           |         |           |
+ *   | header    |           |           |         |           |
+ *   +-----------+-----------+-----------+-- ... --+-----------+
+ *
+ * Pool 0 only holds the arena header (the rest of it is never touched, so it
+ * costs address space, not memory).  A pool, 64 KiB, aligned to 64 KiB:
+ *
+ *   +-------------------+---------+---------+---------+-----+-------------+
+ *   | rc_pool header    | block 0 | block 1 | block 2 | ... | never used  |
+ *   | (128 bytes)       |         |         |         |     | (bump ...)  |
+ *   +-------------------+---------+---------+---------+-----+-------------+
+ *
+ * so the pool of a block is  ptr & ~(RC_POOL_SIZE - 1)  and its arena is
+ * ptr & ~(RC_ARENA_SIZE - 1).  Blocks are carved lazily from `bump` onto the
+ * free list a few KiB at a time, so a pool costs memory only as it is used.
+ *
+ * Ownership.  Whether a pointer is a pool block is decided by the pagemap, a
+ * flat byte map with one entry per 4 MiB of the 47-bit address space (32 MiB
+ * of address space reserved with MAP_NORESERVE; only pages covering arenas
+ * ever become resident).  free() reads one byte of memory rcmalloc owns and
+ * never the memory around a pointer it did not hand out.  NULL and anything
+ * not in an arena goes to the jemalloc side.
+ *
+ * Threads.  Each pool belongs to at most one heap (pool->owner), and each
+ * heap to one thread.  The owner pops from and pushes to pool->free with
+ * plain loads and stores.  Another thread freeing a block pushes it onto
+ * pool->thread_free with a CAS (no lock); the owner takes the whole list
+ * back with one CAS when its free list runs dry.
+ *
+ * Pool states, per heap:
+ *
+ *           acquire (arena.c)                       used == 0
+ *   arena ───────────────────▶ queue[class] ◀──────────────────▶ retired
+ *   free  ◀─────────────────── (has free or    no free block,    (heap's
+ *   list      release          unused blocks)  nothing to carve  empty cache,
+ *                                  │  ▲                          then arena)
+ *                                  ▼  │ a local or delayed free
+ *                                 full list
+ *
+ * A pool on the full list would never be looked at again if remote frees
+ * only went to its thread_free list, so (as in mimalloc) a full pool's
+ * thread_free carries the tag RC_USE_DELAYED in its low bits: the first
+ * remote free then pushes the block onto the owning heap's `delayed` list
+ * instead and resets the tag, and the owner moves the pool back to its queue
+ * when it processes that list.  RC_DELAYING marks a remote free in the middle
+ * of that hand-off; the owner waits it out before it abandons the pool, so
+ * no thread touches a heap after its pools have been given up.
+ *
+ * Thread exit (heap.c).  The heap's pools with live blocks are abandoned:
+ * owner set to NULL, tag RC_NEVER_DELAYED, pushed on a global list.  Remote
+ * frees keep landing on their thread_free lists.  Any thread that needs a
+ * pool adopts abandoned ones first.  Empty pools go back to their arena.
+ *
+ * Returning memory.  Pools freed to an arena stay committed ("dirty") until
+ * more than rc_retain bytes of them exist; then all dirty free pools are
+ * madvise(MADV_DONTNEED)ed.  An arena whose pools are all free is unmapped
+ * (one spare arena is kept).  So RSS falls after a burst.
+ *
+ * fork (init.c).  The prepare handler takes every global lock (heaps, arenas,
+ * abandoned list), parent and child release them.  In the child, heaps of
+ * threads that no longer exist keep their pools (their blocks stay valid and
+ * can be freed; the memory is not reused).
+ * ==========================================================================
+ */
 #ifndef RC_INTERNAL_H
 #define RC_INTERNAL_H
+
 #include "config.h"
 #include "rcmalloc.h"
 
-/* Internal entry points (hidden; no PLT): the lifetime layer calls these. */
-void *_rc_malloc(size_t size);
-void *_rc_calloc(size_t count, size_t size);
-void  _rc_free(void *ptr);
-void  _rc_free_sized(void *ptr, size_t size);
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+
+/* ---- tunables (compile time) ------------------------------------------- */
+
+#define RC_ARENA_SHIFT   22                         /* 4 MiB arenas */
+#define RC_ARENA_SIZE    ((size_t)1 << RC_ARENA_SHIFT)
+#define RC_POOL_SHIFT    16                         /* 64 KiB pools */
+#define RC_POOL_SIZE     ((size_t)1 << RC_POOL_SHIFT)
+#define RC_POOLS_PER_ARENA (RC_ARENA_SIZE / RC_POOL_SIZE)
+#define RC_POOL_HEADER   128                        /* pool data offset */
+#define RC_ADDR_BITS     47                         /* user address space */
+#define RC_PAGEMAP_SIZE  ((size_t)1 << (RC_ADDR_BITS - RC_ARENA_SHIFT))
+
+#define RC_ALIGN         16                         /* malloc's alignment */
+#define RC_NCLASSES      32
+#define RC_SMALL_LIMIT   8192                       /* largest class */
+#define RC_SMALL_MIN_MAX 512                        /* rc_small_max floor */
+#define RC_CARVE_BYTES   4096                       /* lazy carving step */
+#define RC_HEAP_EMPTY_MAX 4                         /* empty pools a heap keeps */
+
+#if (RC_ARENA_SHIFT - RC_POOL_SHIFT) != 6
+#error "the arena free-pool masks are 64-bit: arena size / pool size must be 64"
 #endif
+#if RC_ARENA_SHIFT < RC_POOL_SHIFT
+#error "arena size not an exact multiple of pool size"
+#endif
+
+#define rc_likely(x)     __builtin_expect(!!(x), 1)
+#define rc_unlikely(x)   __builtin_expect(!!(x), 0)
+#define RC_NOINLINE      __attribute__((noinline))
+#define RC_INLINE        static inline __attribute__((always_inline))
+
+/* ---- blocks, pools, arenas, heaps -------------------------------------- */
+
+typedef struct rc_block {
+    struct rc_block *next;
+} rc_block_t;
+
+/* Low two bits of rc_pool.thread_free (see "full list" above). */
+enum {
+    RC_NO_DELAYED    = 0,   /* remote frees push onto thread_free */
+    RC_USE_DELAYED   = 1,   /* pool is full: remote frees go to owner->delayed */
+    RC_DELAYING      = 2,   /* a remote free is pushing onto owner->delayed */
+    RC_NEVER_DELAYED = 3    /* pool is abandoned or being abandoned */
+};
+#define RC_TAG_MASK ((uintptr_t)3)
+
+struct rc_heap;
+
+/* At the start of every pool in use.  The first cache line is the owner's;
+   the second holds what other threads write. */
+typedef struct rc_pool {
+    rc_block_t      *free;        /* owner only: alloc fast path pops here */
+    uint32_t         used;        /* owner only: blocks out, not yet freed back */
+    uint32_t         block_size;  /* bytes per block; usable_size, carving */
+    char            *bump;        /* next never-used block (lazy carving) */
+    char            *end;         /* end of the last whole block */
+    struct rc_pool  *next;        /* heap queue / full list / abandoned list */
+    struct rc_pool  *prev;        /* heap queue / full list */
+    _Atomic(struct rc_heap *) owner; /* free fast path compares with its heap */
+    uint8_t          cls;         /* size class index */
+    uint8_t          in_full;     /* on the heap's full list (free slow path) */
+    uint8_t          in_use;      /* handed out by the arena (stats walk) */
+    uint8_t          _pad[5];
+    _Atomic(uintptr_t) thread_free; /* remote frees | tag; see enum above */
+    char             _pad2[RC_POOL_HEADER - 64 - sizeof(uintptr_t)];
+} rc_pool_t;
+
+_Static_assert(sizeof(rc_pool_t) == RC_POOL_HEADER, "pool header size");
+
+/* At the start of every arena (in pool 0).  All fields under arena lock. */
+typedef struct rc_arena {
+    struct rc_arena *next, *prev; /* list of all arenas (arena.c) */
+    uint64_t free_mask;           /* bit i: pool i is free (never bit 0) */
+    uint64_t dirty_mask;          /* bit i: free pool i may be resident */
+    uint32_t nfree;               /* popcount(free_mask) */
+} rc_arena_t;
+
+/* A thread's allocation state.  Reached through _rc_heap_tls. */
+typedef struct rc_heap {
+    rc_pool_t *cur[RC_NCLASSES];   /* head of each class queue: alloc fast path;
+                                      &_rc_pool_empty when the queue is empty */
+    rc_pool_t *tail[RC_NCLASSES];  /* tail of each class queue, or NULL */
+    rc_pool_t *full;               /* pools with nothing free, any class */
+    rc_pool_t *empty;              /* retired pools kept for reuse */
+    unsigned   nempty;
+    _Atomic(rc_block_t *) delayed; /* remote frees into our full pools */
+    struct rc_heap *next_all;      /* all live heaps (stats, fork) */
+    struct rc_heap *prev_all;
+    pthread_t  thread;
+    bool       live;               /* owned by a running thread */
+} rc_heap_t;
+
+/* ---- globals ------------------------------------------------------------ */
+
+extern __thread rc_heap_t *_rc_heap_tls __attribute__((tls_model("initial-exec")));
+extern rc_heap_t  _rc_heap_empty;   /* every thread's heap before its first alloc */
+extern rc_pool_t  _rc_pool_empty;   /* free == NULL: forces the slow path */
+extern uint8_t   *_rc_pagemap;      /* 1 = arena (arena.c) */
+extern size_t     _rc_small_max;    /* largest request served by pools */
+extern const uint32_t _rc_class_size[RC_NCLASSES];
+extern const uint8_t _rc_size_class[RC_SMALL_LIMIT / 16 + 1];
+
+/* ---- os.c: the OS contract ---------------------------------------------- */
+void *_rc_os_map(size_t size);                       /* NULL on failure */
+void *_rc_os_map_aligned(size_t size, size_t align); /* NULL on failure */
+void  _rc_os_unmap(void *p, size_t size);
+void  _rc_os_reserve_noreserve(void **out, size_t size);
+void  _rc_os_decommit(void *p, size_t size);         /* MADV_DONTNEED */
+void  _rc_write_err(const char *msg);                /* write(2) to stderr */
+/* Small snprintf-like formatter with no allocation: %s %d %u %zu %zx %p %%. */
+int   _rc_format(char *buf, size_t len, const char *fmt, ...);
+void  _rc_printf_err(const char *fmt, ...);
+_Noreturn void _rc_fatal(const char *fmt, ...);
+
+/* ---- sizeclass.c -------------------------------------------------------- */
+void     _rc_sizeclass_init(void);
+unsigned _rc_class_for_align(size_t size, size_t align); /* RC_NCLASSES if none */
+
+RC_INLINE unsigned _rc_class_of(size_t size) {
+    return _rc_size_class[(size + 15) >> 4];
+}
+
+/* ---- arena.c ------------------------------------------------------------ */
+void       _rc_arena_init(void);
+rc_pool_t *_rc_arena_pool_acquire(void);          /* under the arena lock */
+void       _rc_arena_pool_release(rc_pool_t *pool);
+size_t     _rc_arena_purge(bool all);             /* bytes returned */
+void       _rc_arena_lock(void);
+void       _rc_arena_unlock(void);
+void       _rc_arena_fork_child(void);
+/* Walk every pool in use (stats): cb under the arena lock; must not allocate. */
+void       _rc_arena_walk(void (*cb)(const rc_pool_t *pool, void *arg), void *arg);
+void       _rc_arena_counts(size_t *mapped, size_t *unmapped_total,
+                            size_t *pools_used, size_t *pools_dirty,
+                            size_t *peak_pools);
+
+RC_INLINE bool _rc_is_pool_block(const void *p) {
+    uintptr_t a = (uintptr_t)p;
+    return rc_likely((a >> RC_ADDR_BITS) == 0) && _rc_pagemap[a >> RC_ARENA_SHIFT];
+}
+
+RC_INLINE rc_pool_t *_rc_pool_of(const void *p) {
+    return (rc_pool_t *)((uintptr_t)p & ~(uintptr_t)(RC_POOL_SIZE - 1));
+}
+
+/* ---- pool.c ------------------------------------------------------------- */
+void  _rc_pool_init(rc_pool_t *pool, unsigned cls);
+bool  _rc_pool_extend(rc_pool_t *pool);          /* carve more blocks */
+void  _rc_pool_collect(rc_pool_t *pool);         /* take back thread_free */
+bool  _rc_pool_try_mark_full(rc_pool_t *pool);   /* false: remote frees pending */
+void  _rc_pool_set_tag(rc_pool_t *pool, uintptr_t tag); /* waits out DELAYING */
+void  _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *block);
+
+/* ---- heap.c ------------------------------------------------------------- */
+void *_rc_malloc_slow(rc_heap_t *heap, unsigned cls);
+void  _rc_free_local_slow(rc_heap_t *heap, rc_pool_t *pool);
+void  _rc_heap_thread_done(void *heap);        /* pthread key destructor */
+void  _rc_heap_lock(void);
+void  _rc_heap_unlock(void);
+void  _rc_heap_fork_child(void);
+void  _rc_abandoned_lock(void);
+void  _rc_abandoned_unlock(void);
+size_t _rc_heap_count(void);
+
+/* ---- alloc.c: internal entry points (hidden; no PLT) --------------------- */
+void  *_rc_malloc(size_t size);
+void  *_rc_calloc(size_t count, size_t size);
+void   _rc_free(void *ptr);
+void   _rc_free_sized(void *ptr, size_t size);
+void  *_rc_realloc(void *ptr, size_t size);
+void  *_rc_memalign(size_t align, size_t size);   /* NULL+errno on failure */
+size_t _rc_usable_size(const void *ptr);
+size_t _rc_trim(void);                            /* bytes returned to the OS */
+
+/* ---- large.c: the only file that includes <jemalloc/jemalloc.h> ---------- */
+void  *_rc_large_malloc(size_t size, size_t align, bool zero);
+void  *_rc_large_realloc(void *ptr, size_t size);
+void   _rc_large_free(void *ptr);
+void   _rc_large_free_sized(void *ptr, size_t size);
+size_t _rc_large_usable(const void *ptr);
+size_t _rc_large_trim(void);
+void   _rc_large_init(void);
+void   _rc_large_stats(size_t *allocated, size_t *active, size_t *mapped,
+                       size_t *resident);
+
+/* ---- options.c ---------------------------------------------------------- */
+typedef struct rc_options {
+    long stats;         /* RCMALLOC_STATS */
+    long debug;         /* RCMALLOC_DEBUG */
+    long verbose;       /* RCMALLOC_VERBOSE */
+    long small_max;     /* RCMALLOC_SMALL_MAX */
+    long retain;        /* RCMALLOC_RETAIN */
+    long large_decay_ms;/* RCMALLOC_LARGE_DECAY_MS */
+} rc_options_t;
+extern rc_options_t _rc_opt;
+void _rc_options_init(void);
+void _rc_options_print(void);
+
+/* ---- stats.c ------------------------------------------------------------ */
+void _rc_stats_print_fd(int fd);
+
+/* ---- init.c ------------------------------------------------------------- */
+extern atomic_int _rc_init_state;   /* 0 none, 1 running, 2 done */
+void _rc_init_slow(void);
+RC_INLINE void _rc_ensure_init(void) {
+    if (rc_unlikely(atomic_load_explicit(&_rc_init_state, memory_order_acquire) != 2))
+        _rc_init_slow();
+}
+extern pthread_key_t _rc_heap_key;
+
+/* ---- a small spinlock-free mutex wrapper -------------------------------- */
+typedef pthread_mutex_t rc_lock_t;
+#define RC_LOCK_INIT PTHREAD_MUTEX_INITIALIZER
+
+#endif /* RC_INTERNAL_H */

@@ -1,1 +1,115 @@
-/* placeholder */ typedef int rc_placeholder_options;
+/*
+ * options.c -- every runtime option, in one table, each read once at start
+ * from one RCMALLOC_* environment variable.  A malformed or out-of-range
+ * value is reported once on stderr and the default is used.
+ * RCMALLOC_VERBOSE=1 prints the effective settings.
+ */
+#include "internal.h"
+
+#include <limits.h>
+#include <string.h>
+#include <sys/types.h>
+
+extern char **environ;
+
+rc_options_t _rc_opt;
+
+typedef struct {
+    const char *name;    /* environment variable */
+    long *value;
+    long  def, min, max;
+    const char *unit;
+    const char *desc;
+} rc_option_desc_t;
+
+static const rc_option_desc_t options[] = {
+    { "RCMALLOC_STATS", &_rc_opt.stats, 0, 0, 1, "",
+      "print allocator statistics to stderr at exit" },
+    { "RCMALLOC_DEBUG", &_rc_opt.debug, 0, 0, 1, "",
+      "guard bytes, fill patterns, double-free and foreign-pointer checks" },
+    { "RCMALLOC_VERBOSE", &_rc_opt.verbose, 0, 0, 1, "",
+      "print the effective settings at start" },
+    { "RCMALLOC_SMALL_MAX", &_rc_opt.small_max, 1024, RC_SMALL_MIN_MAX, RC_SMALL_LIMIT, "bytes",
+      "largest request served from pools; larger ones go to jemalloc" },
+    { "RCMALLOC_RETAIN", &_rc_opt.retain, 8L << 20, 0, 1L << 40, "bytes",
+      "empty pool memory kept resident before it is returned to the OS" },
+    { "RCMALLOC_LARGE_DECAY_MS", &_rc_opt.large_decay_ms, 5000, -1, 3600000, "ms",
+      "how long freed large-block memory stays before jemalloc returns it (-1: never)" },
+};
+
+#define N_OPTIONS (sizeof options / sizeof options[0])
+
+static const char *env_get(const char *name)
+{
+    size_t n = strlen(name);
+    if (environ == NULL)
+        return NULL;
+    for (char **e = environ; *e; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
+}
+
+/* Decimal integer with an optional k/m/g suffix (powers of 1024).  Returns
+   false for anything else. */
+static bool parse_long(const char *s, long *out)
+{
+    bool neg = false;
+    long v = 0;
+    if (*s == '-') {
+        neg = true;
+        s++;
+    }
+    if (*s < '0' || *s > '9')
+        return false;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v > (LONG_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (*s - '0');
+    }
+    int shift = 0;
+    switch (*s) {
+    case 'k': case 'K': shift = 10; s++; break;
+    case 'm': case 'M': shift = 20; s++; break;
+    case 'g': case 'G': shift = 30; s++; break;
+    default: break;
+    }
+    if (*s == 'b' || *s == 'B')
+        s++;
+    if (*s != '\0' || (shift && v > (LONG_MAX >> shift)))
+        return false;
+    v <<= shift;
+    *out = neg ? -v : v;
+    return true;
+}
+
+void _rc_options_init(void)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const rc_option_desc_t *o = &options[i];
+        *o->value = o->def;
+        const char *s = env_get(o->name);
+        if (s == NULL)
+            continue;
+        long v;
+        if (!parse_long(s, &v) || v < o->min || v > o->max) {
+            _rc_printf_err("rcmalloc: ignoring %s=%s (expected an integer from %zd to %zd%s%s); using %zd\n",
+                           o->name, s, (ssize_t)o->min, (ssize_t)o->max,
+                           *o->unit ? " " : "", o->unit, (ssize_t)o->def);
+            continue;
+        }
+        *o->value = v;
+    }
+}
+
+void _rc_options_print(void)
+{
+    _rc_write_err("rcmalloc: " PACKAGE_VERSION " settings:\n");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const rc_option_desc_t *o = &options[i];
+        char num[32];
+        _rc_format(num, sizeof num, "%zd", (ssize_t)*o->value);
+        _rc_printf_err("rcmalloc:   %s=%s%s%s  (default %zd) %s\n", o->name, num,
+                       *o->unit ? " " : "", o->unit, (ssize_t)o->def, o->desc);
+    }
+}

@@ -1,1 +1,153 @@
-/* placeholder */ typedef int rc_placeholder_pool;
+/*
+ * pool.c -- one pool: its blocks, its free lists, and the lock-free hand-off
+ * of blocks freed by other threads.  Main entry points: _rc_pool_init,
+ * _rc_pool_extend (carve), _rc_pool_collect, _rc_pool_free_remote.
+ *
+ * Invariants:
+ *   - pool->free, used, bump are touched only by the owning thread (or, for
+ *     an abandoned pool, by the one thread that adopts it);
+ *   - used == blocks handed out - blocks returned to pool->free; a block on
+ *     thread_free or on the owner's delayed list still counts as used, so
+ *     used == 0 means no block of the pool is live anywhere;
+ *   - thread_free's low two bits are the delayed-free tag; the rest is the
+ *     head of a list of remotely freed blocks linked through block->next.
+ */
+#include "internal.h"
+
+#include <sched.h>
+
+void _rc_pool_init(rc_pool_t *pool, unsigned cls)
+{
+    uint32_t bs = _rc_class_size[cls];
+    char *data = (char *)pool + RC_POOL_HEADER;
+    size_t n = (RC_POOL_SIZE - RC_POOL_HEADER) / bs;
+    pool->free = NULL;
+    pool->used = 0;
+    pool->block_size = bs;
+    pool->bump = data;
+    pool->end = data + n * bs;
+    pool->next = pool->prev = NULL;
+    pool->cls = (uint8_t)cls;
+    pool->in_full = 0;
+    atomic_store_explicit(&pool->thread_free, RC_NO_DELAYED, memory_order_relaxed);
+}
+
+/* Carve up to RC_CARVE_BYTES (at least one block) of never-used blocks onto
+   the free list.  Carving lazily keeps a fresh pool's untouched pages out of
+   RSS.  Returns false when the pool has nothing left to carve. */
+bool _rc_pool_extend(rc_pool_t *pool)
+{
+    char *b = pool->bump;
+    if (b >= pool->end)
+        return false;
+    size_t bs = pool->block_size;
+    size_t n = RC_CARVE_BYTES / bs;
+    if (n == 0)
+        n = 1;
+    size_t left = (size_t)(pool->end - b) / bs;
+    if (n > left)
+        n = left;
+    char *last = b + (n - 1) * bs;
+    for (char *p = b; p < last; p += bs)
+        ((rc_block_t *)p)->next = (rc_block_t *)(p + bs);
+    ((rc_block_t *)last)->next = pool->free;
+    pool->free = (rc_block_t *)b;
+    pool->bump = last + bs;
+    return true;
+}
+
+/* Move every block other threads freed onto the owner's free list. */
+void _rc_pool_collect(rc_pool_t *pool)
+{
+    uintptr_t tf = atomic_load_explicit(&pool->thread_free, memory_order_relaxed);
+    do {
+        if ((tf & ~RC_TAG_MASK) == 0)
+            return;
+    } while (!atomic_compare_exchange_weak_explicit(&pool->thread_free, &tf,
+                 tf & RC_TAG_MASK, memory_order_acquire, memory_order_relaxed));
+
+    rc_block_t *head = (rc_block_t *)(tf & ~RC_TAG_MASK), *tail = head;
+    uint32_t n = 1;
+    while (tail->next) {
+        tail = tail->next;
+        n++;
+    }
+    tail->next = pool->free;
+    pool->free = head;
+    pool->used -= n;
+}
+
+/* Set the tag (keeping the list), waiting while a remote free is in the
+   middle of handing a block to the owner's delayed list. */
+void _rc_pool_set_tag(rc_pool_t *pool, uintptr_t tag)
+{
+    uintptr_t tf = atomic_load_explicit(&pool->thread_free, memory_order_relaxed);
+    for (;;) {
+        if ((tf & RC_TAG_MASK) == RC_DELAYING) {
+            sched_yield();
+            tf = atomic_load_explicit(&pool->thread_free, memory_order_relaxed);
+            continue;
+        }
+        if ((tf & RC_TAG_MASK) == tag)
+            return;
+        if (atomic_compare_exchange_weak_explicit(&pool->thread_free, &tf,
+                (tf & ~RC_TAG_MASK) | tag, memory_order_acq_rel, memory_order_relaxed))
+            return;
+    }
+}
+
+/* The pool has no free block and nothing to carve: tag it so that the next
+   remote free tells the owner.  Fails (returns false) if remote frees are
+   already waiting: the caller collects them instead. */
+bool _rc_pool_try_mark_full(rc_pool_t *pool)
+{
+    uintptr_t tf = atomic_load_explicit(&pool->thread_free, memory_order_relaxed);
+    for (;;) {
+        if (tf & ~RC_TAG_MASK)
+            return false;
+        if ((tf & RC_TAG_MASK) == RC_DELAYING) {
+            sched_yield();
+            tf = atomic_load_explicit(&pool->thread_free, memory_order_relaxed);
+            continue;
+        }
+        if (atomic_compare_exchange_weak_explicit(&pool->thread_free, &tf,
+                RC_USE_DELAYED, memory_order_acq_rel, memory_order_relaxed))
+            return true;
+    }
+}
+
+/* A free from a thread that does not own the pool: no lock, one CAS (two
+   more, rarely, to wake an owner whose pool was full). */
+void _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *block)
+{
+    uintptr_t tf = atomic_load_explicit(&pool->thread_free, memory_order_relaxed);
+    uintptr_t ntf;
+    bool delayed;
+    do {
+        delayed = (tf & RC_TAG_MASK) == RC_USE_DELAYED;
+        if (delayed) {
+            ntf = (tf & ~RC_TAG_MASK) | RC_DELAYING;
+        } else {
+            block->next = (rc_block_t *)(tf & ~RC_TAG_MASK);
+            ntf = (uintptr_t)block | (tf & RC_TAG_MASK);
+        }
+    } while (!atomic_compare_exchange_weak_explicit(&pool->thread_free, &tf, ntf,
+                 memory_order_release, memory_order_relaxed));
+    if (!delayed)
+        return;
+
+    /* The tag was USE_DELAYED, so the pool sits on its owner's full list and
+       the owner cannot abandon it until we leave the DELAYING state. */
+    rc_heap_t *heap = atomic_load_explicit(&pool->owner, memory_order_acquire);
+    rc_block_t *head = atomic_load_explicit(&heap->delayed, memory_order_relaxed);
+    do {
+        block->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&heap->delayed, &head, block,
+                 memory_order_release, memory_order_relaxed));
+
+    tf = atomic_load_explicit(&pool->thread_free, memory_order_relaxed);
+    do {
+        ntf = (tf & ~RC_TAG_MASK) | RC_NO_DELAYED;
+    } while (!atomic_compare_exchange_weak_explicit(&pool->thread_free, &tf, ntf,
+                 memory_order_release, memory_order_relaxed));
+}

@@ -1,0 +1,50 @@
+/*
+ * alloc.h -- the small-block fast paths, inlined into every entry point
+ * (alloc.c's rc_ names and override.c's standard names): a pop or push on
+ * the calling thread's pool free list, no lock, no atomic read-modify-write.
+ */
+#ifndef RC_ALLOC_H
+#define RC_ALLOC_H
+#include "internal.h"
+
+RC_INLINE void *fast_alloc_class(unsigned cls)
+{
+    rc_heap_t *h = _rc_heap_tls;
+    rc_pool_t *p = h->cur[cls];
+    rc_block_t *b = p->free;
+    if (rc_likely(b != NULL)) {
+        p->free = b->next;
+        p->used++;
+        return b;
+    }
+    return _rc_malloc_slow(h, cls);
+}
+
+RC_INLINE void *fast_alloc(size_t size)
+{
+    if (rc_likely(size <= _rc_small_max))
+        return fast_alloc_class(_rc_class_of(size));
+    return _rc_large_malloc(size, 0, false);
+}
+
+RC_INLINE void fast_free(void *ptr)
+{
+    if (rc_likely(_rc_is_pool_block(ptr))) {
+        rc_pool_t *p = _rc_pool_of(ptr);
+        rc_heap_t *h = _rc_heap_tls;
+        rc_block_t *b = ptr;
+        if (rc_likely(atomic_load_explicit(&p->owner, memory_order_relaxed) == h)) {
+            b->next = p->free;
+            p->free = b;
+            if (rc_unlikely(--p->used == 0 || p->in_full))
+                _rc_free_local_slow(h, p);
+            return;
+        }
+        _rc_pool_free_remote(p, b);
+        return;
+    }
+    if (ptr != NULL)
+        _rc_large_free(ptr);
+}
+
+#endif
