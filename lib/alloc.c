@@ -97,6 +97,7 @@ void *_rc_realloc(void *ptr, size_t size)
 size_t _rc_trim(void)
 {
     _rc_ensure_init();
+    _rc_heap_flush_all(_rc_heap_tls);
     return _rc_arena_purge(true) + _rc_large_trim();
 }
 

@@ -10,11 +10,13 @@
 RC_INLINE void *fast_alloc_class(unsigned cls)
 {
     rc_heap_t *h = _rc_heap_tls;
-    rc_pool_t *p = h->cur[cls];
-    rc_block_t *b = p->free;
+    rc_cache_t *c = &h->cache[cls];
+    rc_block_t *b = c->head;
     if (rc_likely(b != NULL)) {
-        p->free = b->next;
-        p->used++;
+        rc_block_t *next = b->next;
+        c->head = next;
+        c->count--;
+        __builtin_prefetch(next, 1);   /* the next pop of this class reads it */
         return b;
     }
     return _rc_malloc_slow(h, cls);
@@ -34,13 +36,15 @@ RC_INLINE void fast_free(void *ptr)
         rc_heap_t *h = _rc_heap_tls;
         rc_block_t *b = ptr;
         if (rc_likely(atomic_load_explicit(&p->owner, memory_order_relaxed) == h)) {
-            b->next = p->free;
-            p->free = b;
-            if (rc_unlikely(--p->used == 0 || p->in_full))
-                _rc_free_local_slow(h, p);
+            unsigned cls = p->cls;
+            rc_cache_t *c = &h->cache[cls];
+            b->next = c->head;
+            c->head = b;
+            if (rc_unlikely(++c->count > c->limit))
+                _rc_cache_flush(h, cls);
             return;
         }
-        _rc_pool_free_remote(p, b);
+        _rc_free_remote(h, p, b);
         return;
     }
     if (ptr != NULL)

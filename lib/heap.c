@@ -2,12 +2,15 @@
  * heap.c -- per-thread heaps: the allocation slow path, pools moving between
  * a heap's class queues, its full list and its empty cache, and what happens
  * to a heap's pools when its thread exits (abandonment and adoption).
- * Main entry points: _rc_malloc_slow, _rc_free_local_slow,
- * _rc_heap_thread_done.
+ * Main entry points: _rc_malloc_slow (refill a class cache), _rc_cache_flush
+ * (a class cache over its limit), _rc_free_remote, _rc_heap_thread_done.
  *
  * Invariants (each heap's lists are touched only by its own thread):
  *   - cur[c] is the head of class c's queue, or &_rc_pool_empty when the
  *     queue is empty; tail[c] is its last pool or NULL;
+ *   - cache[c] holds free blocks of class c from this heap's own pools only
+ *     (they count as used there); remote[] holds blocks of other heaps'
+ *     pools on their way back;
  *   - a pool is on exactly one of: a class queue (in_full == 0), the full
  *     list (in_full == 1), the empty cache, the abandoned list, or free in
  *     its arena;
@@ -62,8 +65,11 @@ static rc_heap_t *heap_new(void)
         meta_bump += sz;
     }
     memset(h, 0, sizeof *h);
-    for (unsigned c = 0; c < RC_NCLASSES; c++)
+    for (unsigned c = 0; c < RC_NCLASSES; c++) {
+        uint32_t lim = RC_CACHE_BYTES / _rc_class_size[c];
+        h->cache[c].limit = lim < 8 ? 8 : lim > 512 ? 512 : lim;
         h->cur[c] = &_rc_pool_empty;
+    }
     h->next_all = heaps_all;
     if (heaps_all)
         heaps_all->prev_all = h;
@@ -271,74 +277,9 @@ static rc_pool_t *pool_fresh(rc_heap_t *h, unsigned cls)
     return p;
 }
 
-/* Blocks other threads freed into our full pools. */
-static void process_delayed(rc_heap_t *h)
-{
-    rc_block_t *b = atomic_exchange_explicit(&h->delayed, NULL, memory_order_acquire);
-    while (b) {
-        rc_block_t *next = b->next;
-        rc_pool_t *p = _rc_pool_of(b);
-        b->next = p->free;
-        p->free = b;
-        if (--p->used == 0 || p->in_full)
-            _rc_free_local_slow(h, p);
-        b = next;
-    }
-}
-
-static rc_heap_t *heap_for_thread(void)
-{
-    rc_heap_t *h = heap_new();
-    if (h == NULL)
-        return NULL;
-    h->thread = pthread_self();
-    h->live = true;
-    _rc_heap_tls = h;
-    pthread_setspecific(_rc_heap_key, h);   /* may allocate: the heap is set */
-    return h;
-}
-
-/* ---- slow paths ------------------------------------------------------------ */
-
-void *_rc_malloc_slow(rc_heap_t *h, unsigned cls)
-{
-    if (h == &_rc_heap_empty) {
-        _rc_ensure_init();
-        h = _rc_heap_tls;            /* init may have allocated, making one */
-        if (h == &_rc_heap_empty && (h = heap_for_thread()) == NULL) {
-            errno = ENOMEM;
-            return NULL;
-        }
-    }
-    if (atomic_load_explicit(&h->delayed, memory_order_relaxed))
-        process_delayed(h);
-
-    rc_pool_t *p;
-    while ((p = h->cur[cls]) != &_rc_pool_empty) {
-        if (p->free)
-            goto pop;
-        _rc_pool_collect(p);
-        if (p->free || _rc_pool_extend(p))
-            goto pop;
-        if (_rc_pool_try_mark_full(p)) {
-            queue_remove(h, p);
-            full_push(h, p);
-        }
-    }
-    p = pool_fresh(h, cls);
-    if (p == NULL) {
-        errno = ENOMEM;
-        return NULL;
-    }
-pop:;
-    rc_block_t *b = p->free;
-    p->free = b->next;
-    p->used++;
-    return b;
-}
-
-/* After a local free left the pool empty, or freed into a full pool. */
-void _rc_free_local_slow(rc_heap_t *h, rc_pool_t *p)
+/* A block came back to its pool: the pool may have left the full state or
+   become empty. */
+static void pool_returned(rc_heap_t *h, rc_pool_t *p)
 {
     if (p->in_full) {
         full_remove(h, p);
@@ -355,6 +296,167 @@ void _rc_free_local_slow(rc_heap_t *h, rc_pool_t *p)
         return;
     }
     retire(h, p);
+}
+
+/* Put a list of our own blocks back into their pools. */
+static void return_blocks(rc_heap_t *h, rc_block_t *b)
+{
+    while (b) {
+        rc_block_t *next = b->next;
+        rc_pool_t *p = _rc_pool_of(b);
+        b->next = p->free;
+        p->free = b;
+        p->nfree++;
+        if (--p->used == 0 || p->in_full)
+            pool_returned(h, p);
+        b = next;
+    }
+}
+
+/* Blocks other threads freed into our full pools. */
+static void process_delayed(rc_heap_t *h)
+{
+    return_blocks(h, atomic_exchange_explicit(&h->delayed, NULL, memory_order_acquire));
+}
+
+/* The cache went over its limit: keep the newest half, return the rest. */
+void _rc_cache_flush(rc_heap_t *h, unsigned cls)
+{
+    rc_cache_t *c = &h->cache[cls];
+    uint32_t keep = c->limit / 2;
+    rc_block_t *b = c->head;
+    for (uint32_t i = 1; i < keep; i++)
+        b = b->next;
+    rc_block_t *rest = b->next;
+    b->next = NULL;
+    c->count = keep;
+    return_blocks(h, rest);
+}
+
+static void remote_flush(rc_remote_t *r)
+{
+    _rc_pool_free_remote(r->pool, r->head, r->tail);
+    r->pool = NULL;
+    r->count = 0;
+}
+
+static void remote_flush_all(rc_heap_t *h)
+{
+    while (h->remote_used) {
+        unsigned i = (unsigned)__builtin_ctz(h->remote_used);
+        h->remote_used &= h->remote_used - 1;
+        remote_flush(&h->remote[i]);
+    }
+}
+
+/* A free into a pool some other heap owns (or none: abandoned).  Batched per
+   pool, so the owner sees one CAS per RC_REMOTE_BATCH blocks; a thread with
+   no heap of its own hands each block over at once. */
+void _rc_free_remote(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
+{
+    if (h == &_rc_heap_empty) {
+        b->next = NULL;
+        _rc_pool_free_remote(p, b, b);
+        return;
+    }
+    unsigned i = (unsigned)(((uintptr_t)p >> RC_POOL_SHIFT) % RC_REMOTE_SLOTS);
+    rc_remote_t *r = &h->remote[i];
+    if (r->pool != p) {
+        if (r->pool)
+            remote_flush(r);
+        r->pool = p;
+        r->tail = b;
+        b->next = NULL;
+        h->remote_used |= 1u << i;
+    } else {
+        b->next = r->head;
+    }
+    r->head = b;
+    if (++r->count >= RC_REMOTE_BATCH) {
+        remote_flush(r);
+        h->remote_used &= ~(1u << i);
+    }
+}
+
+/* Every cached block back to its pool (thread exit, malloc_trim). */
+void _rc_heap_flush_all(rc_heap_t *h)
+{
+    if (h == &_rc_heap_empty)
+        return;
+    remote_flush_all(h);
+    for (unsigned c = 0; c < RC_NCLASSES; c++) {
+        rc_block_t *b = h->cache[c].head;
+        h->cache[c].head = NULL;
+        h->cache[c].count = 0;
+        return_blocks(h, b);
+    }
+    process_delayed(h);
+}
+
+static rc_heap_t *heap_for_thread(void)
+{
+    rc_heap_t *h = heap_new();
+    if (h == NULL)
+        return NULL;
+    h->thread = pthread_self();
+    h->live = true;
+    _rc_heap_tls = h;
+    pthread_setspecific(_rc_heap_key, h);   /* may allocate: the heap is set */
+    return h;
+}
+
+/* ---- slow paths ------------------------------------------------------------ */
+
+/* The class cache is empty: refill it with a pool's whole free list. */
+void *_rc_malloc_slow(rc_heap_t *h, unsigned cls)
+{
+    if (h == &_rc_heap_empty) {
+        _rc_ensure_init();
+        h = _rc_heap_tls;            /* init may have allocated, making one */
+        if (h == &_rc_heap_empty && (h = heap_for_thread()) == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        if (h->cache[cls].head)
+            goto pop;
+    }
+    if (h->remote_used)
+        remote_flush_all(h);         /* don't sit on other threads' blocks */
+    if (atomic_load_explicit(&h->delayed, memory_order_relaxed)) {
+        process_delayed(h);
+        if (h->cache[cls].head)
+            goto pop;
+    }
+
+    rc_pool_t *p;
+    while ((p = h->cur[cls]) != &_rc_pool_empty) {
+        if (p->free)
+            goto refill;
+        _rc_pool_collect(p);
+        if (p->free || _rc_pool_extend(p))
+            goto refill;
+        if (_rc_pool_try_mark_full(p)) {
+            queue_remove(h, p);
+            full_push(h, p);
+        }
+    }
+    p = pool_fresh(h, cls);
+    if (p == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+refill:
+    h->cache[cls].head = p->free;
+    h->cache[cls].count += p->nfree;
+    p->used += p->nfree;
+    p->free = NULL;
+    p->nfree = 0;
+pop:;
+    rc_cache_t *c = &h->cache[cls];
+    rc_block_t *b = c->head;
+    c->head = b->next;
+    c->count--;
+    return b;
 }
 
 /* ---- thread exit -------------------------------------------------------------- */
@@ -382,6 +484,9 @@ static void abandon_list(rc_pool_t *p)
 
 static void heap_abandon(rc_heap_t *h)
 {
+    /* 0. Cached blocks back to their pools, ours and others'. */
+    _rc_heap_flush_all(h);
+
     /* 1. No remote free may reach h->delayed after this. */
     for (unsigned c = 0; c < RC_NCLASSES; c++)
         for (rc_pool_t *p = h->tail[c] ? h->cur[c] : NULL; p; p = p->next)
@@ -396,6 +501,7 @@ static void heap_abandon(rc_heap_t *h)
         rc_pool_t *p = _rc_pool_of(b);
         b->next = p->free;
         p->free = b;
+        p->nfree++;
         p->used--;
         b = next;
     }

@@ -133,6 +133,9 @@
 #define RC_SMALL_MIN_MAX 512                        /* rc_small_max floor */
 #define RC_CARVE_BYTES   4096                       /* lazy carving step */
 #define RC_HEAP_EMPTY_MAX 4                         /* empty pools a heap keeps */
+#define RC_CACHE_BYTES   32768                      /* per class per thread */
+#define RC_REMOTE_SLOTS  8                          /* pools batched for remote free */
+#define RC_REMOTE_BATCH  32                         /* blocks per remote hand-off */
 
 #if (RC_ARENA_SHIFT - RC_POOL_SHIFT) != 6
 #error "the arena free-pool masks are 64-bit: arena size / pool size must be 64"
@@ -166,23 +169,26 @@ struct rc_heap;
 /* At the start of every pool in use.  The first cache line is the owner's;
    the second holds what other threads write. */
 typedef struct rc_pool {
-    rc_block_t      *free;        /* owner only: alloc fast path pops here */
-    uint32_t         used;        /* owner only: blocks out, not yet freed back */
+    rc_block_t      *free;        /* owner only: cache refill takes the list */
+    uint32_t         used;        /* owner only: blocks not on `free` */
     uint32_t         block_size;  /* bytes per block; usable_size, carving */
     char            *bump;        /* next never-used block (lazy carving) */
     char            *end;         /* end of the last whole block */
     struct rc_pool  *next;        /* heap queue / full list / abandoned list */
     struct rc_pool  *prev;        /* heap queue / full list */
     _Atomic(struct rc_heap *) owner; /* free fast path compares with its heap */
-    uint8_t          cls;         /* size class index */
-    uint8_t          in_full;     /* on the heap's full list (free slow path) */
+    uint32_t         nfree;       /* owner only: blocks on `free` (O(1) refill) */
+    uint8_t          cls;         /* size class index: free fast path */
+    uint8_t          in_full;     /* on the heap's full list */
     uint8_t          in_use;      /* handed out by the arena (stats walk) */
-    uint8_t          _pad[5];
+    uint8_t          _pad;
+    /* ---- second cache line: written by other threads ---- */
     _Atomic(uintptr_t) thread_free; /* remote frees | tag; see enum above */
     char             _pad2[RC_POOL_HEADER - 64 - sizeof(uintptr_t)];
 } rc_pool_t;
 
 _Static_assert(sizeof(rc_pool_t) == RC_POOL_HEADER, "pool header size");
+_Static_assert(offsetof(rc_pool_t, thread_free) == 64, "thread_free on its own line");
 
 /* At the start of every arena (in pool 0).  All fields under arena lock. */
 typedef struct rc_arena {
@@ -192,15 +198,35 @@ typedef struct rc_arena {
     uint32_t nfree;               /* popcount(free_mask) */
 } rc_arena_t;
 
+/* A thread's cache of free blocks of one class, from any of its pools (so
+   the block freed last is the block handed out next, still in cache).  The
+   blocks count as used in their pools until flushed back. */
+typedef struct rc_cache {
+    rc_block_t *head;              /* alloc and free fast paths */
+    uint32_t    count;             /* blocks on head */
+    uint32_t    limit;             /* flush half beyond this (free slow path) */
+} rc_cache_t;
+
+/* Blocks this thread freed into one pool owned by another thread, batched so
+   that the hand-off costs one CAS per RC_REMOTE_BATCH blocks. */
+typedef struct rc_remote {
+    rc_pool_t  *pool;
+    rc_block_t *head, *tail;
+    uint32_t    count;
+} rc_remote_t;
+
 /* A thread's allocation state.  Reached through _rc_heap_tls. */
 typedef struct rc_heap {
-    rc_pool_t *cur[RC_NCLASSES];   /* head of each class queue: alloc fast path;
+    rc_cache_t cache[RC_NCLASSES]; /* fast paths: pop and push here */
+    rc_pool_t *cur[RC_NCLASSES];   /* head of each class queue (refill), or
                                       &_rc_pool_empty when the queue is empty */
     rc_pool_t *tail[RC_NCLASSES];  /* tail of each class queue, or NULL */
     rc_pool_t *full;               /* pools with nothing free, any class */
     rc_pool_t *empty;              /* retired pools kept for reuse */
     unsigned   nempty;
     _Atomic(rc_block_t *) delayed; /* remote frees into our full pools */
+    rc_remote_t remote[RC_REMOTE_SLOTS]; /* our frees into others' pools */
+    unsigned   remote_used;        /* bit i: remote[i] holds blocks */
     struct rc_heap *next_all;      /* all live heaps (stats, fork) */
     struct rc_heap *prev_all;
     pthread_t  thread;
@@ -266,11 +292,13 @@ bool  _rc_pool_extend(rc_pool_t *pool);          /* carve more blocks */
 void  _rc_pool_collect(rc_pool_t *pool);         /* take back thread_free */
 bool  _rc_pool_try_mark_full(rc_pool_t *pool);   /* false: remote frees pending */
 void  _rc_pool_set_tag(rc_pool_t *pool, uintptr_t tag); /* waits out DELAYING */
-void  _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *block);
+void  _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *head, rc_block_t *tail);
 
 /* ---- heap.c ------------------------------------------------------------- */
 void *_rc_malloc_slow(rc_heap_t *heap, unsigned cls);
-void  _rc_free_local_slow(rc_heap_t *heap, rc_pool_t *pool);
+void  _rc_cache_flush(rc_heap_t *heap, unsigned cls);   /* cache over its limit */
+void  _rc_free_remote(rc_heap_t *heap, rc_pool_t *pool, rc_block_t *block);
+void  _rc_heap_flush_all(rc_heap_t *heap);               /* caches back to pools */
 void  _rc_heap_thread_done(void *heap);        /* pthread key destructor */
 void  _rc_heap_lock(void);
 void  _rc_heap_unlock(void);

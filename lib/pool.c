@@ -22,6 +22,7 @@ void _rc_pool_init(rc_pool_t *pool, unsigned cls)
     char *data = (char *)pool + RC_POOL_HEADER;
     size_t n = (RC_POOL_SIZE - RC_POOL_HEADER) / bs;
     pool->free = NULL;
+    pool->nfree = 0;
     pool->used = 0;
     pool->block_size = bs;
     pool->bump = data;
@@ -52,6 +53,7 @@ bool _rc_pool_extend(rc_pool_t *pool)
         ((rc_block_t *)p)->next = (rc_block_t *)(p + bs);
     ((rc_block_t *)last)->next = pool->free;
     pool->free = (rc_block_t *)b;
+    pool->nfree += (uint32_t)n;
     pool->bump = last + bs;
     return true;
 }
@@ -74,6 +76,7 @@ void _rc_pool_collect(rc_pool_t *pool)
     }
     tail->next = pool->free;
     pool->free = head;
+    pool->nfree += n;
     pool->used -= n;
 }
 
@@ -116,9 +119,10 @@ bool _rc_pool_try_mark_full(rc_pool_t *pool)
     }
 }
 
-/* A free from a thread that does not own the pool: no lock, one CAS (two
-   more, rarely, to wake an owner whose pool was full). */
-void _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *block)
+/* Blocks head..tail (linked) freed by a thread that does not own the pool:
+   no lock, one CAS (two more, rarely, to wake an owner whose pool was
+   full). */
+void _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *head, rc_block_t *tail)
 {
     uintptr_t tf = atomic_load_explicit(&pool->thread_free, memory_order_relaxed);
     uintptr_t ntf;
@@ -128,8 +132,8 @@ void _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *block)
         if (delayed) {
             ntf = (tf & ~RC_TAG_MASK) | RC_DELAYING;
         } else {
-            block->next = (rc_block_t *)(tf & ~RC_TAG_MASK);
-            ntf = (uintptr_t)block | (tf & RC_TAG_MASK);
+            tail->next = (rc_block_t *)(tf & ~RC_TAG_MASK);
+            ntf = (uintptr_t)head | (tf & RC_TAG_MASK);
         }
     } while (!atomic_compare_exchange_weak_explicit(&pool->thread_free, &tf, ntf,
                  memory_order_release, memory_order_relaxed));
@@ -139,10 +143,10 @@ void _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *block)
     /* The tag was USE_DELAYED, so the pool sits on its owner's full list and
        the owner cannot abandon it until we leave the DELAYING state. */
     rc_heap_t *heap = atomic_load_explicit(&pool->owner, memory_order_acquire);
-    rc_block_t *head = atomic_load_explicit(&heap->delayed, memory_order_relaxed);
+    rc_block_t *old = atomic_load_explicit(&heap->delayed, memory_order_relaxed);
     do {
-        block->next = head;
-    } while (!atomic_compare_exchange_weak_explicit(&heap->delayed, &head, block,
+        tail->next = old;
+    } while (!atomic_compare_exchange_weak_explicit(&heap->delayed, &old, head,
                  memory_order_release, memory_order_relaxed));
 
     tf = atomic_load_explicit(&pool->thread_free, memory_order_relaxed);
