@@ -40,7 +40,7 @@ for f in $pages; do
         bad "mandoc -T lint $(basename "$f") (status $st):"
         printf '%s\n' "$out"
     fi
-    style=$("$MANDOC" -T lint -W style "$f" 2>&1)
+    style=$("$MANDOC" -T lint -W style "$f" 2>&1 | grep ': STYLE: ')
     [ -z "$style" ] || { echo "note (allowed, STYLE level):"; printf '%s\n' "$style"; }
     if command -v groff >/dev/null 2>&1; then
         out=$(groff -ww -z -man "$f" 2>&1)
