@@ -1,16 +1,110 @@
 /*
- * alloc.c -- the allocator API: the small-block fast paths, and the dispatch
- * between pools and jemalloc.  Main entry points: rc_malloc, rc_free (and
- * their hidden twins _rc_malloc, _rc_free, used inside the library).
+ * alloc.c -- the allocator API: dispatch between the pools, jemalloc, and
+ * the checked modes.  The fast paths themselves are in alloc.h, inlined
+ * here and in override.c.  Main entry points: rc_malloc, rc_free (and their
+ * hidden twins _rc_malloc, _rc_free, used inside the library).
+ *
+ * Checked modes (_rc_checked != 0, fixed at start-up) cost the fast paths
+ * nothing: _rc_fast_max is 0 so every malloc comes to _rc_malloc_generic,
+ * and arenas carry RC_MAP_CHECKED in the pagemap so every free of a pool
+ * block comes to _rc_free_generic.
  */
 #include "internal.h"
 #include "alloc.h"
+#include "track.h"
 
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
-size_t _rc_small_max = 1024;
+size_t   _rc_small_max = 1024;
+size_t   _rc_fast_max = 1024;
+unsigned _rc_checked;
+
+/* ---- valgrind: pool blocks announced to memcheck ----------------------------- */
+
+static void *checked_pool_alloc(unsigned cls, size_t size, bool zero)
+{
+    rc_track_quiet();
+    void *p = fast_alloc_class(cls);
+    rc_track_loud();
+    if (p) {
+        rc_track_malloc(p, size, zero);
+        if (zero)
+            memset(p, 0, size);
+    }
+    return p;
+}
+
+static void checked_pool_free(void *ptr)
+{
+    rc_track_free(ptr);
+    rc_track_quiet();
+    rc_pool_t *p = _rc_pool_of(ptr);
+    rc_heap_t *h = _rc_heap_tls;
+    rc_block_t *b = ptr;
+    if (atomic_load_explicit(&p->owner, memory_order_relaxed) == h) {
+        rc_cache_t *c = &h->cache[p->cls];
+        b->next = c->head;
+        c->head = b;
+        if (++c->count > c->limit)
+            _rc_cache_flush(h, p->cls);
+    } else {
+        _rc_free_remote(h, p, b);
+    }
+    rc_track_loud();
+}
+
+static void *checked_large_alloc(size_t size, size_t align, bool zero)
+{
+    void *p = _rc_large_malloc(size, align, zero);
+    if (p)
+        rc_track_malloc(p, size, zero);
+    return p;
+}
+
+/* ---- everything the fast paths do not take ----------------------------------- */
+
+static void *alloc_aligned(size_t size, size_t align, bool zero)
+{
+    if (rc_unlikely(_rc_checked & RC_CHECK_DEBUG))
+        return _rc_debug_malloc(size, align, zero);
+    unsigned cls = align <= RC_ALIGN ? (size <= _rc_small_max ? _rc_class_of(size) : RC_NCLASSES)
+                                     : _rc_class_for_align(size, align);
+    if (cls < RC_NCLASSES) {
+        if (rc_unlikely(_rc_checked))
+            return checked_pool_alloc(cls, size, zero);
+        void *p = fast_alloc_class(cls);
+        if (p && zero)
+            memset(p, 0, size);
+        return p;
+    }
+    if (rc_unlikely(_rc_checked))
+        return checked_large_alloc(size, align, zero);
+    return _rc_large_malloc(size, align, zero);
+}
+
+void *_rc_malloc_generic(size_t size)
+{
+    return alloc_aligned(size, 0, false);
+}
+
+void _rc_free_generic(void *ptr)
+{
+    if (ptr == NULL)
+        return;
+    if (_rc_map_of(ptr) == RC_MAP_CHECKED) {
+        checked_pool_free(ptr);
+        return;
+    }
+    if (rc_unlikely(_rc_checked & RC_CHECK_DEBUG)) {
+        _rc_debug_free(ptr, "free");
+        return;
+    }
+    if (rc_unlikely(_rc_checked))
+        rc_track_free(ptr);
+    _rc_large_free(ptr);
+}
 
 void *_rc_malloc(size_t size)
 {
@@ -28,8 +122,6 @@ void _rc_free_sized(void *ptr, size_t size)
     fast_free(ptr);
 }
 
-/* ---- the rest -------------------------------------------------------------- */
-
 void *_rc_calloc(size_t count, size_t size)
 {
     size_t total;
@@ -37,30 +129,29 @@ void *_rc_calloc(size_t count, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    if (total <= _rc_small_max) {
+    if (rc_likely(total - 1 < _rc_fast_max)) {
         void *p = fast_alloc_class(_rc_class_of(total));
         if (p)
             memset(p, 0, total);
         return p;
     }
-    return _rc_large_malloc(total, 0, true);
+    return alloc_aligned(total, 0, true);
 }
 
 size_t _rc_usable_size(const void *ptr)
 {
     if (_rc_is_pool_block(ptr))
         return _rc_pool_of(ptr)->block_size;
-    return ptr ? _rc_large_usable(ptr) : 0;
+    if (ptr == NULL)
+        return 0;
+    if (rc_unlikely(_rc_checked & RC_CHECK_DEBUG))
+        return _rc_debug_usable(ptr);
+    return _rc_large_usable(ptr);
 }
 
 void *_rc_memalign(size_t align, size_t size)
 {
-    if (align <= RC_ALIGN)
-        return fast_alloc(size);
-    unsigned cls = _rc_class_for_align(size, align);
-    if (cls < RC_NCLASSES)
-        return fast_alloc_class(cls);
-    return _rc_large_malloc(size, align, false);
+    return alloc_aligned(size, align, false);
 }
 
 void *_rc_realloc(void *ptr, size_t size)
@@ -70,6 +161,20 @@ void *_rc_realloc(void *ptr, size_t size)
     if (size == 0) {               /* glibc: realloc(p, 0) frees p */
         fast_free(ptr);
         return NULL;
+    }
+    if (rc_unlikely(_rc_checked)) {
+        if (_rc_checked & RC_CHECK_DEBUG)
+            return _rc_debug_realloc(ptr, size);
+        /* valgrind: always move, so memcheck sees exact block sizes */
+        size_t old = _rc_usable_size(ptr);
+        void *q = alloc_aligned(size, 0, false);
+        if (q == NULL)
+            return NULL;
+        rc_track_quiet();
+        memcpy(q, ptr, old < size ? old : size);
+        rc_track_loud();
+        _rc_free_generic(ptr);
+        return q;
     }
     if (!_rc_is_pool_block(ptr)) {
         if (size <= _rc_small_max && size <= _rc_large_usable(ptr) / 4) {
@@ -97,7 +202,9 @@ void *_rc_realloc(void *ptr, size_t size)
 size_t _rc_trim(void)
 {
     _rc_ensure_init();
+    rc_track_quiet();
     _rc_heap_flush_all(_rc_heap_tls);
+    rc_track_loud();
     return _rc_arena_purge(true) + _rc_large_trim();
 }
 

@@ -24,14 +24,14 @@ RC_INLINE void *fast_alloc_class(unsigned cls)
 
 RC_INLINE void *fast_alloc(size_t size)
 {
-    if (rc_likely(size <= _rc_small_max))
+    if (rc_likely(size - 1 < _rc_fast_max))      /* 1 .. _rc_fast_max */
         return fast_alloc_class(_rc_class_of(size));
-    return _rc_large_malloc(size, 0, false);
+    return _rc_malloc_generic(size);
 }
 
 RC_INLINE void fast_free(void *ptr)
 {
-    if (rc_likely(_rc_is_pool_block(ptr))) {
+    if (rc_likely(_rc_map_of(ptr) == RC_MAP_FAST)) {
         rc_pool_t *p = _rc_pool_of(ptr);
         rc_heap_t *h = _rc_heap_tls;
         rc_block_t *b = ptr;
@@ -47,8 +47,7 @@ RC_INLINE void fast_free(void *ptr)
         _rc_free_remote(h, p, b);
         return;
     }
-    if (ptr != NULL)
-        _rc_large_free(ptr);
+    _rc_free_generic(ptr);
 }
 
 #endif

@@ -23,6 +23,7 @@
 #define ALL_POOLS (~(uint64_t)1)   /* pools 1..63 */
 
 uint8_t *_rc_pagemap;
+uint8_t  _rc_map_value = RC_MAP_FAST;
 
 static rc_lock_t arena_lock = RC_LOCK_INIT;
 static rc_arena_t *arenas;            /* all mapped arenas */
@@ -68,7 +69,7 @@ static rc_arena_t *arena_map(void)
         arenas->prev = a;
     arenas = a;
     n_arenas++;
-    __atomic_store_n(&_rc_pagemap[(uintptr_t)a >> RC_ARENA_SHIFT], 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&_rc_pagemap[(uintptr_t)a >> RC_ARENA_SHIFT], _rc_map_value, __ATOMIC_RELEASE);
     return a;
 }
 

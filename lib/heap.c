@@ -19,6 +19,7 @@
  *     RC_NEVER_DELAYED and owner == NULL.
  */
 #include "internal.h"
+#include "track.h"
 
 #include <errno.h>
 #include <string.h>
@@ -530,6 +531,8 @@ void _rc_heap_thread_done(void *arg)
         return;
     _rc_heap_tls = &_rc_heap_empty;  /* later frees take the remote path */
     h->live = false;
+    rc_track_quiet();
     heap_abandon(h);
+    rc_track_loud();
     heap_free(h);
 }

@@ -4,6 +4,7 @@
  * Main entry point: _rc_init_slow.
  */
 #include "internal.h"
+#include "track.h"
 
 #include <sched.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@ pthread_key_t _rc_heap_key;
 
 static void fork_prepare(void)
 {
+    _rc_debug_lock();
     _rc_heap_lock();
     _rc_abandoned_lock();
     _rc_arena_lock();
@@ -25,6 +27,7 @@ static void fork_parent(void)
     _rc_arena_unlock();
     _rc_abandoned_unlock();
     _rc_heap_unlock();
+    _rc_debug_unlock();
 }
 
 static void fork_child(void)
@@ -32,6 +35,7 @@ static void fork_child(void)
     _rc_arena_fork_child();
     _rc_abandoned_unlock();
     _rc_heap_fork_child();
+    _rc_debug_fork_child();
 }
 
 void _rc_init_slow(void)
@@ -46,6 +50,12 @@ void _rc_init_slow(void)
     _rc_options_init();
     _rc_sizeclass_init();
     _rc_small_max = (size_t)_rc_opt.small_max;
+    if (_rc_opt.debug)
+        _rc_checked |= RC_CHECK_DEBUG;
+    if (rc_track_running())
+        _rc_checked |= RC_CHECK_VALGRIND;
+    _rc_map_value = _rc_checked ? RC_MAP_CHECKED : RC_MAP_FAST;
+    _rc_fast_max = _rc_checked ? 0 : _rc_small_max;
     _rc_arena_init();
     if (pthread_key_create(&_rc_heap_key, _rc_heap_thread_done) != 0)
         _rc_fatal("rcmalloc: pthread_key_create failed\n");

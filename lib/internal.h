@@ -240,6 +240,15 @@ extern rc_heap_t  _rc_heap_empty;   /* every thread's heap before its first allo
 extern rc_pool_t  _rc_pool_empty;   /* free == NULL: forces the slow path */
 extern uint8_t   *_rc_pagemap;      /* 1 = arena (arena.c) */
 extern size_t     _rc_small_max;    /* largest request served by pools */
+extern size_t     _rc_fast_max;     /* malloc fast path serves 1.._rc_fast_max;
+                                       0 in the checked modes */
+extern unsigned   _rc_checked;      /* RC_CHECK_* bits, fixed at init */
+extern uint8_t    _rc_map_value;    /* pagemap byte for arenas */
+
+#define RC_CHECK_DEBUG    1u        /* RCMALLOC_DEBUG: debug.c serves everything */
+#define RC_CHECK_VALGRIND 2u        /* running under valgrind: client requests */
+#define RC_MAP_FAST       1         /* pool blocks free on the fast path */
+#define RC_MAP_CHECKED    2         /* pool blocks free through _rc_free_generic */
 extern const uint32_t _rc_class_size[RC_NCLASSES];
 extern const uint8_t _rc_size_class[RC_SMALL_LIMIT / 16 + 1];
 
@@ -277,9 +286,13 @@ void       _rc_arena_counts(size_t *mapped, size_t *unmapped_total,
                             size_t *pools_used, size_t *pools_dirty,
                             size_t *peak_pools);
 
-RC_INLINE bool _rc_is_pool_block(const void *p) {
+RC_INLINE unsigned _rc_map_of(const void *p) {
     uintptr_t a = (uintptr_t)p;
-    return rc_likely((a >> RC_ADDR_BITS) == 0) && _rc_pagemap[a >> RC_ARENA_SHIFT];
+    return rc_likely((a >> RC_ADDR_BITS) == 0) ? _rc_pagemap[a >> RC_ARENA_SHIFT] : 0;
+}
+
+RC_INLINE bool _rc_is_pool_block(const void *p) {
+    return _rc_map_of(p) != 0;
 }
 
 RC_INLINE rc_pool_t *_rc_pool_of(const void *p) {
@@ -308,6 +321,8 @@ void  _rc_abandoned_unlock(void);
 size_t _rc_heap_count(void);
 
 /* ---- alloc.c: internal entry points (hidden; no PLT) --------------------- */
+void  *_rc_malloc_generic(size_t size);           /* all but the fast path */
+void   _rc_free_generic(void *ptr);               /* all but the fast path */
 void  *_rc_malloc(size_t size);
 void  *_rc_calloc(size_t count, size_t size);
 void   _rc_free(void *ptr);
@@ -327,6 +342,15 @@ size_t _rc_large_trim(void);
 void   _rc_large_init(void);
 void   _rc_large_stats(size_t *allocated, size_t *active, size_t *mapped,
                        size_t *resident);
+
+/* ---- debug.c: RCMALLOC_DEBUG=1 ------------------------------------------- */
+void  *_rc_debug_malloc(size_t size, size_t align, bool zero);
+void   _rc_debug_free(void *ptr, const char *who);
+void  *_rc_debug_realloc(void *ptr, size_t size);
+size_t _rc_debug_usable(const void *ptr);
+void   _rc_debug_lock(void);
+void   _rc_debug_unlock(void);
+void   _rc_debug_fork_child(void);
 
 /* ---- options.c ---------------------------------------------------------- */
 typedef struct rc_options {

@@ -13,6 +13,7 @@
  *     head of a list of remotely freed blocks linked through block->next.
  */
 #include "internal.h"
+#include "track.h"
 
 #include <sched.h>
 
@@ -29,6 +30,8 @@ void _rc_pool_init(rc_pool_t *pool, unsigned cls)
     pool->end = data + n * bs;
     pool->next = pool->prev = NULL;
     pool->cls = (uint8_t)cls;
+    if (_rc_checked)
+        rc_track_noaccess(data, (size_t)(pool->end - data));
     pool->in_full = 0;
     atomic_store_explicit(&pool->thread_free, RC_NO_DELAYED, memory_order_relaxed);
 }
