@@ -177,7 +177,10 @@ void *_rc_realloc(void *ptr, size_t size)
         return q;
     }
     if (!_rc_is_pool_block(ptr)) {
-        if (size <= _rc_small_max && size <= _rc_large_usable(ptr) / 4) {
+        size_t usable = _rc_large_usable(ptr);
+        if (size <= usable && (size >= usable / 4 || usable <= RC_GROW_MIN))
+            return ptr;            /* fits: a growing buffer keeps its extent */
+        if (size <= _rc_small_max) {
             /* shrinking a large block to a small size: move it to a pool */
             void *q = fast_alloc(size);
             if (q == NULL)
@@ -191,7 +194,19 @@ void *_rc_realloc(void *ptr, size_t size)
     size_t bs = _rc_pool_of(ptr)->block_size;
     if (size <= bs && size >= bs / 2)
         return ptr;                /* still fits its class, or near enough */
-    void *q = fast_alloc(size);
+    void *q;
+    if (size > _rc_small_max && size > bs)
+        /* A buffer growing out of the pools: give it a page-run extent
+           (RC_GROW_MIN), which jemalloc can grow in place from then on,
+           instead of a string of slab classes that each cost a copy.  The
+           pages it does not touch cost address space, not memory. */
+        q = _rc_large_malloc(size < RC_GROW_MIN ? RC_GROW_MIN : size, 0, false);
+    else if (size > bs && size + size / 2 <= _rc_small_max)
+        /* growing inside the pools: leave half again as headroom, so a buffer
+           grown in small steps is copied every few steps, not every one */
+        q = fast_alloc(size + size / 2);
+    else
+        q = fast_alloc(size);
     if (q == NULL)
         return NULL;               /* errno is ENOMEM; ptr stays valid */
     memcpy(q, ptr, size < bs ? size : bs);

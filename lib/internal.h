@@ -133,6 +133,7 @@
 #define RC_SMALL_MIN_MAX 512                        /* rc_small_max floor */
 #define RC_CARVE_BYTES   4096                       /* lazy carving step */
 #define RC_HEAP_EMPTY_MAX 4                         /* empty pools a heap keeps */
+#define RC_GROW_MIN      65536                      /* realloc out of the pools */
 #define RC_CACHE_BYTES   32768                      /* per class per thread */
 #define RC_REMOTE_SLOTS  8                          /* pools batched for remote free */
 #define RC_REMOTE_BATCH  32                         /* blocks per remote hand-off */
@@ -360,6 +361,7 @@ typedef struct rc_options {
     long small_max;     /* RCMALLOC_SMALL_MAX */
     long retain;        /* RCMALLOC_RETAIN */
     long large_decay_ms;/* RCMALLOC_LARGE_DECAY_MS */
+    long large_cache;   /* RCMALLOC_LARGE_CACHE */
 } rc_options_t;
 extern rc_options_t _rc_opt;
 void _rc_options_init(void);

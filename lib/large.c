@@ -9,10 +9,65 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
 #include <jemalloc/jemalloc.h>
 
+static int large_flags;          /* MALLOCX_ARENA of our arena, once made */
+static unsigned large_arena;
+
+/* One freed huge block (>= RC_HUGE_MIN, <= RCMALLOC_LARGE_CACHE bytes) kept
+   for the next huge request, which takes it as it is when it is big enough
+   and not more than eight times too big, or grows or shrinks it in place with
+   xallocx.  This is what glibc's heap top gives a program that allocates,
+   touches and frees big blocks in a loop: the same pages again, no faults.
+   Everything else jemalloc frees goes back by decay (below), and huge
+   extents (>= jemalloc's 8 MiB oversize threshold) at once, so RSS falls
+   after a burst to within one cached block. */
+#define RC_HUGE_MIN ((size_t)1 << 20)
+static _Atomic(void *) huge_slot;
+
+/* Our own jemalloc arena for every large block, so that its settings are
+   ours: freed extents stay dirty for RCMALLOC_LARGE_DECAY_MS and are then
+   returned with MADV_DONTNEED (muzzy decay 0: RSS really falls).  A user's
+   MALLOC_CONF dirty_decay_ms is respected unless RCMALLOC_LARGE_DECAY_MS is
+   set too; every other MALLOC_CONF setting applies as usual. */
 void _rc_large_init(void)
 {
+    size_t sz = sizeof large_arena;
+    if (mallctl("arenas.create", &large_arena, &sz, NULL, 0) != 0)
+        return;                                   /* keep jemalloc's defaults */
+    char name[64];
+    extern char **environ;
+    bool user_decay = false, env_decay = false;
+    for (char **e = environ; e && *e; e++) {
+        if (!strncmp(*e, "MALLOC_CONF=", 12) && strstr(*e, "dirty_decay_ms"))
+            user_decay = true;
+        if (!strncmp(*e, "RCMALLOC_LARGE_DECAY_MS=", 24))
+            env_decay = true;
+    }
+    if (env_decay || !user_decay) {
+        ssize_t dirty = _rc_opt.large_decay_ms, muzzy = 0;
+        _rc_format(name, sizeof name, "arena.%u.dirty_decay_ms", large_arena);
+        mallctl(name, NULL, NULL, &dirty, sizeof dirty);
+        _rc_format(name, sizeof name, "arena.%u.muzzy_decay_ms", large_arena);
+        mallctl(name, NULL, NULL, &muzzy, sizeof muzzy);
+    }
+    large_flags = MALLOCX_ARENA(large_arena);
+}
+
+static void *huge_reuse(size_t size)
+{
+    void *c = atomic_exchange_explicit(&huge_slot, NULL, memory_order_acquire);
+    if (c == NULL)
+        return NULL;
+    size_t u = sallocx(c, 0);
+    if (u < size || u / 8 > size)
+        u = xallocx(c, size, 0, large_flags);
+    if (u >= size)
+        return c;
+    dallocx(c, large_flags);
+    return NULL;
 }
 
 void *_rc_large_malloc(size_t size, size_t align, bool zero)
@@ -21,7 +76,12 @@ void *_rc_large_malloc(size_t size, size_t align, bool zero)
         errno = ENOMEM;
         return NULL;
     }
-    int flags = (align > RC_ALIGN ? MALLOCX_ALIGN(align) : 0) | (zero ? MALLOCX_ZERO : 0);
+    if (size >= RC_HUGE_MIN && align <= RC_ALIGN && !zero && _rc_opt.large_cache) {
+        void *c = huge_reuse(size);
+        if (c)
+            return c;
+    }
+    int flags = large_flags | (align > RC_ALIGN ? MALLOCX_ALIGN(align) : 0) | (zero ? MALLOCX_ZERO : 0);
     void *p = mallocx(size ? size : 1, flags);
     if (rc_unlikely(p == NULL))
         errno = ENOMEM;
@@ -34,7 +94,7 @@ void *_rc_large_realloc(void *ptr, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    void *q = rallocx(ptr, size, 0);
+    void *q = rallocx(ptr, size, large_flags);
     if (rc_unlikely(q == NULL))
         errno = ENOMEM;
     return q;
@@ -42,12 +102,20 @@ void *_rc_large_realloc(void *ptr, size_t size)
 
 void _rc_large_free(void *ptr)
 {
-    dallocx(ptr, 0);
+    size_t u = sallocx(ptr, 0);
+    if (u >= RC_HUGE_MIN && u <= (size_t)_rc_opt.large_cache) {
+        ptr = atomic_exchange_explicit(&huge_slot, ptr, memory_order_acq_rel);
+        if (ptr == NULL)
+            return;
+        u = sallocx(ptr, 0);
+    }
+    sdallocx(ptr, u, 0);
 }
 
 void _rc_large_free_sized(void *ptr, size_t size)
 {
-    sdallocx(ptr, size, 0);
+    (void)size;
+    _rc_large_free(ptr);
 }
 
 size_t _rc_large_usable(const void *ptr)
@@ -57,6 +125,9 @@ size_t _rc_large_usable(const void *ptr)
 
 size_t _rc_large_trim(void)
 {
+    void *c = atomic_exchange_explicit(&huge_slot, NULL, memory_order_acquire);
+    if (c)
+        dallocx(c, 0);
     size_t before = 0, after = 0, sz = sizeof(size_t);
     uint64_t epoch = 1;
     mallctl("epoch", NULL, NULL, &epoch, sizeof epoch);

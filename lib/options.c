@@ -33,8 +33,10 @@ static const rc_option_desc_t options[] = {
       "largest request served from pools; larger ones go to jemalloc" },
     { "RCMALLOC_RETAIN", &_rc_opt.retain, 8L << 20, 0, 1L << 40, "bytes",
       "empty pool memory kept resident before it is returned to the OS" },
-    { "RCMALLOC_LARGE_DECAY_MS", &_rc_opt.large_decay_ms, 5000, -1, 3600000, "ms",
-      "how long freed large-block memory stays before jemalloc returns it (-1: never)" },
+    { "RCMALLOC_LARGE_DECAY_MS", &_rc_opt.large_decay_ms, 1000, -1, 3600000, "ms",
+      "how long freed large-block memory stays resident before it is returned (-1: never)" },
+    { "RCMALLOC_LARGE_CACHE", &_rc_opt.large_cache, 256L << 20, 0, 1L << 40, "bytes",
+      "largest freed huge block kept for reuse (one block; 0: none)" },
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
