@@ -1,0 +1,1 @@
+#include "lifetime_util.h"
