@@ -171,6 +171,10 @@ static inline int64_t refcnt_of(rc_gc_head *g)
 static void update_refs(rc_gc_head *young)
 {
     for (rc_gc_head *g = young->next; g != young; g = g->next) {
+        /* Reset, then read the count (both seq_cst): a touch that lands
+           before the reset came after its refcount change, which the read
+           then sees; one that lands after it stays set. */
+        atomic_store(&g->touched, 0);
         g->gc_refs = refcnt_of(g);
         g->flags |= GC_COLLECTING;
         g->flags &= ~GC_UNREACHABLE;
@@ -408,7 +412,6 @@ static size_t collect(int gen)
     size_t survivors = 0;
     for (rc_gc_head *g = young.next; g != &young; g = g->next) {
         g->flags &= ~(GC_COLLECTING | GC_UNREACHABLE);
-        atomic_store_explicit(&g->touched, 0, memory_order_relaxed);
         survivors++;
     }
     list_merge(&young, old);

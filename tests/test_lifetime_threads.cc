@@ -111,10 +111,17 @@ TEST_F(Lifetime, CollectionNeverFreesWhatAThreadHolds)
     }
     g_stop = false;
     std::atomic<long> runs{0}, held{0};
-    std::thread gc(collector_loop, &runs);
+    std::atomic<int> ready{0};
+    std::thread gc([&] {
+        // start collecting once every worker holds something
+        while (ready.load() < T)
+            std::this_thread::yield();
+        collector_loop(&runs);
+    });
     std::vector<std::thread> ts;
     for (int t = 0; t < T; t++)
         ts.emplace_back([&, t] {
+            bool first = true;
             unsigned seed = 12345u + t;
             auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(700);
             while (std::chrono::steady_clock::now() < deadline) {
@@ -124,6 +131,10 @@ TEST_F(Lifetime, CollectionNeverFreesWhatAThreadHolds)
                 if (a == nullptr)
                     continue;
                 held++;
+                if (first) {
+                    ready++;
+                    first = false;
+                }
                 Node *b = static_cast<Node *>(a->a);
                 // Hold it across some collections and keep checking.
                 for (int k = 0; k < 200; k++) {
