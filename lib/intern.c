@@ -114,7 +114,8 @@ RC_API const char *rc_intern(const char *s, size_t len)
              i = (i + 1) & (cap - 1)) {
             char *p = tab[i];
             rc_intern_meta *m = meta_of(p);
-            if (m->hash == h && m->len == len && memcmp(p, s, len) == 0) {
+            if (m->hash == h && m->len == len &&
+                (len == 0 || memcmp(p, s, len) == 0)) {
                 if (_rc_try_incref(p)) {
                     pthread_mutex_unlock(&in_lock);
                     return p;
