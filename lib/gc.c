@@ -1,0 +1,626 @@
+/*
+ * gc.c -- the generational cycle collector (CPython's gc module, in C).
+ *
+ * Entry points: rc_gc_collect and the automatic trigger in rc_new
+ * (_rc_gc_link_new); rc_gc_track/untrack/freeze and the other controls.
+ *
+ * Algorithm (one collection of generation g, all under the collector lock):
+ *  1. splice generations 0..g into a local "young" list;
+ *  2. gc_refs = refcount for each; subtract one for every reference from
+ *     another young object (traverse); what is left counts references from
+ *     outside: threads, untracked or older objects;
+ *  3. move_unreachable: anything with gc_refs > 0 (or touched, below) and
+ *     everything it reaches is reachable; the rest is the unreachable set;
+ *  4. pin the unreachable set (take a reference on each, so no other thread
+ *     can make one die under us; an object whose count already reached 0 is
+ *     being killed by another thread and is left to it) and re-check it
+ *     against the current refcounts ("rescue");
+ *  5. clear the weak references to unreachable objects and run their
+ *     callbacks, except those of weakrefs that are themselves unreachable;
+ *  6. run every finalizer not run yet (PEP 442: the flag is kept forever);
+ *  7. rescue again: anything a finalizer made reachable again, and all it
+ *     reaches, survives and is not counted;
+ *  8. call clear on the rest, then drop the pins: the objects die through
+ *     the ordinary death path (trashcan included) before we return.
+ * Survivors move to generation g+1.  Automatic collections follow CPython's
+ * counts: count[0] = tracked allocations minus deaths since the last
+ * collection, count[i] = collections of generation i-1 since the last one
+ * of i; thresholds 700/10/10; a full collection waits until the objects
+ * that survived into generation 2 since the last one exceed a quarter of
+ * those that were there (long_lived_pending > long_lived_total / 4).
+ *
+ * THREAD MODEL (for rcmalloc(3)/rc_gc(3))
+ * ---------------------------------------
+ * - rc_incref, rc_decref, rc_refcount, rc_new, rc_weakref_new/get,
+ *   rc_intern and the death of objects are safe from any thread at any
+ *   time, also while a collection runs in another thread.  Reference counts
+ *   are atomic.  An object dies on the thread that drops its last
+ *   reference, before that rc_decref returns.
+ * - One process-wide (recursive) collector lock guards the generation
+ *   lists, the counters and collections.  rc_new of a container, the death
+ *   of a container and every rc_gc_* call take it, so they wait while a
+ *   collection runs.  A collection runs entirely in the thread that asked
+ *   for it (rc_gc_collect) or whose rc_new crossed a threshold, and calls
+ *   finalizers, clear functions and weakref callbacks there, with the lock
+ *   held: they may call any rc_ function (an rc_gc_collect from inside
+ *   returns 0), but must not wait for another thread that may itself be
+ *   waiting for the lock (allocating or freeing a container).
+ * - A collection never frees an object some thread holds a reference to,
+ *   even while other threads take and drop references (rc_incref,
+ *   rc_decref) during it: a container whose count changes during a
+ *   collection is treated as reachable by it ("touched"), the unreachable
+ *   set is pinned and re-checked against the current counts before any
+ *   finalizer runs, and an object whose count another thread takes to zero
+ *   is left to that thread.
+ * - What a program must not do: change the references stored in a tracked
+ *   container (the fields its traverse visits) in one thread while a
+ *   collection may run in another -- the collector reads those fields
+ *   without synchronization.  Programs whose threads mutate containers
+ *   should call rc_gc_disable() (automatic collections can otherwise start
+ *   in any rc_new of a container) and call rc_gc_collect() only while the
+ *   other threads are not mutating containers (e.g. under the program's own
+ *   lock that the mutators also hold).  Threads that only count references
+ *   and use non-container objects are never restricted.
+ */
+#define _GNU_SOURCE 1   /* PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP */
+#include "lifetime.h"
+#include <errno.h>
+#include <pthread.h>
+
+/* ==== state =============================================================== */
+
+#define NGEN 3
+
+/* rc_gc_head.flags */
+#define GC_COLLECTING  1u   /* in the young list of the running collection */
+#define GC_UNREACHABLE 2u   /* in its unreachable set */
+#define GC_WAS_TRACKED 4u   /* set when a dying object is untracked */
+
+static pthread_mutex_t gc_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+
+static rc_gc_head gens[NGEN] = {
+    { &gens[0], &gens[0], 0, 0, 0 },
+    { &gens[1], &gens[1], 0, 0, 0 },
+    { &gens[2], &gens[2], 0, 0, 0 },
+};
+static rc_gc_head permanent = { &permanent, &permanent, 0, 0, 0 };
+static size_t threshold[NGEN] = { 700, 10, 10 };
+static size_t count[NGEN];
+static int enabled = 1;
+static int collecting;                 /* a collection is running */
+static size_t long_lived_total;        /* gen 2 size after the last full one */
+static size_t long_lived_pending;      /* moved into gen 2 since then */
+static rc_gc_stats stats[NGEN];
+
+_Atomic int _rc_gc_active;             /* read by every incref/decref */
+static __thread int tls_collector;     /* this thread runs the collection */
+
+static inline void lock(void) { pthread_mutex_lock(&gc_lock); }
+static inline void unlock(void) { pthread_mutex_unlock(&gc_lock); }
+
+/* ==== lists ================================================================ */
+
+static inline void list_init(rc_gc_head *l) { l->next = l->prev = l; }
+static inline int list_empty(const rc_gc_head *l) { return l->next == l; }
+
+static inline void list_append(rc_gc_head *g, rc_gc_head *l)
+{
+    rc_gc_head *last = l->prev;
+    g->prev = last;
+    g->next = l;
+    last->next = g;
+    l->prev = g;
+}
+
+static inline void list_unlink(rc_gc_head *g)
+{
+    g->prev->next = g->next;
+    g->next->prev = g->prev;
+}
+
+static inline void list_move(rc_gc_head *g, rc_gc_head *l)
+{
+    list_unlink(g);
+    list_append(g, l);
+}
+
+static void list_merge(rc_gc_head *from, rc_gc_head *to)
+{
+    if (list_empty(from))
+        return;
+    rc_gc_head *last = to->prev;
+    last->next = from->next;
+    from->next->prev = last;
+    to->prev = from->prev;
+    from->prev->next = to;
+    list_init(from);
+}
+
+static size_t list_len(const rc_gc_head *l)
+{
+    size_t n = 0;
+    for (const rc_gc_head *g = l->next; g != l; g = g->next)
+        n++;
+    return n;
+}
+
+/* The gc head of a child visited by traverse, or NULL if not a container. */
+static inline rc_gc_head *gc_of_child(void *child)
+{
+    if (child == NULL)
+        return NULL;
+    uintptr_t tw = atomic_load_explicit(&rc_head_of(child)->type,
+                                        memory_order_relaxed);
+    return (tw & RC_F_GC) ? rc_gc_of(child) : NULL;
+}
+
+static inline int traverse(rc_gc_head *g, rc_visit_fn visit, void *arg)
+{
+    void *obj = rc_obj_of_gc(g);
+    return rc_type_of(obj)->traverse(obj, visit, arg);
+}
+
+static inline int64_t refcnt_of(rc_gc_head *g)
+{
+    int64_t v = atomic_load(&rc_head_of(rc_obj_of_gc(g))->refcnt);
+    return v < 0 ? 0 : v;
+}
+
+/* ==== phases ============================================================== */
+
+static void update_refs(rc_gc_head *young)
+{
+    for (rc_gc_head *g = young->next; g != young; g = g->next) {
+        /* Reset, then read the count (both seq_cst): a touch that lands
+           before the reset came after its refcount change, which the read
+           then sees; one that lands after it stays set. */
+        atomic_store(&g->touched, 0);
+        g->gc_refs = refcnt_of(g);
+        g->flags |= GC_COLLECTING;
+        g->flags &= ~GC_UNREACHABLE;
+    }
+}
+
+static int visit_decref(void *child, void *arg)
+{
+    (void)arg;
+    rc_gc_head *c = gc_of_child(child);
+    if (c != NULL && (c->flags & GC_COLLECTING) && !(c->flags & GC_UNREACHABLE))
+        c->gc_refs--;
+    return 0;
+}
+
+static void subtract_refs(rc_gc_head *young)
+{
+    for (rc_gc_head *g = young->next; g != young; g = g->next)
+        traverse(g, visit_decref, NULL);
+}
+
+static int visit_reachable(void *child, void *arg)
+{
+    rc_gc_head *young = arg;
+    rc_gc_head *c = gc_of_child(child);
+    if (c == NULL || !(c->flags & GC_COLLECTING))
+        return 0;
+    if (c->flags & GC_UNREACHABLE) {
+        /* tentatively unreachable: back to young's tail, scanned later */
+        c->flags &= ~GC_UNREACHABLE;
+        list_move(c, young);
+        c->gc_refs = 1;
+    } else if (c->gc_refs <= 0) {
+        c->gc_refs = 1;     /* reached before its turn: reachable */
+    }
+    return 0;
+}
+
+static inline int is_root(rc_gc_head *g)
+{
+    return g->gc_refs > 0 ||
+           atomic_load_explicit(&g->touched, memory_order_relaxed);
+}
+
+static void move_unreachable(rc_gc_head *young, rc_gc_head *unreachable)
+{
+    rc_gc_head *g = young->next;
+    while (g != young) {
+        if (is_root(g)) {
+            traverse(g, visit_reachable, young);
+            g = g->next;
+        } else {
+            rc_gc_head *next = g->next;
+            list_move(g, unreachable);
+            g->flags |= GC_UNREACHABLE;
+            g = next;
+        }
+    }
+}
+
+/* Pins: the collector holds a reference on each unreachable object from
+   step 4 to the end, kept in an array so that finalizers may untrack or
+   move them freely. */
+typedef struct pins {
+    void **v;
+    size_t n;
+} pins;
+
+static int pin_all(rc_gc_head *unreachable, rc_gc_head *young, pins *p)
+{
+    size_t n = list_len(unreachable);
+    p->n = 0;
+    p->v = n ? _rc_malloc(n * sizeof(void *)) : NULL;
+    if (n && p->v == NULL) {
+        /* cannot pin: give up on this garbage for now */
+        for (rc_gc_head *g = unreachable->next; g != unreachable; g = g->next)
+            g->flags &= ~GC_UNREACHABLE;
+        list_merge(unreachable, young);
+        return -1;
+    }
+    rc_gc_head *g = unreachable->next;
+    while (g != unreachable) {
+        rc_gc_head *next = g->next;
+        void *obj = rc_obj_of_gc(g);
+        if (_rc_try_incref(obj)) {
+            p->v[p->n++] = obj;
+        } else {
+            /* count already 0: another thread is killing it and waits for
+               our lock to untrack it */
+            g->flags &= ~GC_UNREACHABLE;
+            list_move(g, young);
+        }
+        g = next;
+    }
+    return 0;
+}
+
+static int visit_decref_unreachable(void *child, void *arg)
+{
+    (void)arg;
+    rc_gc_head *c = gc_of_child(child);
+    if (c != NULL && (c->flags & GC_UNREACHABLE))
+        c->gc_refs--;
+    return 0;
+}
+
+static int visit_rescue(void *child, void *arg)
+{
+    rc_gc_head *rescued = arg;
+    rc_gc_head *c = gc_of_child(child);
+    if (c != NULL && (c->flags & GC_UNREACHABLE)) {
+        c->flags &= ~GC_UNREACHABLE;
+        list_move(c, rescued);
+    }
+    return 0;
+}
+
+/* Everything in the (pinned) unreachable set that is referenced from
+   outside it now -- by a thread, a live object, a finalizer's doing -- goes
+   back to young with all it reaches.  Returns how many. */
+static size_t rescue(rc_gc_head *unreachable, rc_gc_head *young)
+{
+    rc_gc_head *g;
+    for (g = unreachable->next; g != unreachable; g = g->next)
+        g->gc_refs = refcnt_of(g) - 1;  /* minus our pin */
+    for (g = unreachable->next; g != unreachable; g = g->next)
+        traverse(g, visit_decref_unreachable, NULL);
+
+    rc_gc_head rescued;
+    list_init(&rescued);
+    g = unreachable->next;
+    while (g != unreachable) {
+        rc_gc_head *next = g->next;
+        if (is_root(g)) {
+            g->flags &= ~GC_UNREACHABLE;
+            list_move(g, &rescued);
+        }
+        g = next;
+    }
+    size_t n = 0;
+    for (g = rescued.next; g != &rescued; g = g->next) {
+        traverse(g, visit_rescue, &rescued);
+        n++;
+    }
+    list_merge(&rescued, young);
+    return n;
+}
+
+static void handle_weakrefs(rc_gc_head *unreachable)
+{
+    rc_gc_head *g;
+    /* weakrefs that are garbage themselves never call back */
+    for (g = unreachable->next; g != unreachable; g = g->next) {
+        void *obj = rc_obj_of_gc(g);
+        if (rc_type_of(obj) == &_rc_weakref_type)
+            _rc_weakref_disarm(obj);
+    }
+    rc_weakref *cbs = NULL;
+    for (g = unreachable->next; g != unreachable; g = g->next) {
+        void *obj = rc_obj_of_gc(g);
+        if (atomic_load(&rc_head_of(obj)->type) & RC_F_WEAKREFS)
+            cbs = _rc_weakref_clear_referent(obj, cbs);
+    }
+    _rc_weakref_run_callbacks(cbs);
+}
+
+static void finalize_garbage(rc_gc_head *unreachable)
+{
+    rc_gc_head seen;
+    list_init(&seen);
+    while (!list_empty(unreachable)) {
+        rc_gc_head *g = unreachable->next;
+        list_move(g, &seen);
+        void *obj = rc_obj_of_gc(g);
+        rc_head *h = rc_head_of(obj);
+        uintptr_t tw = atomic_load(&h->type);
+        const rc_type *t = rc_type_word_type(tw);
+        if (t->finalize != NULL && !(tw & RC_F_FINALIZED)) {
+            atomic_fetch_or(&h->type, RC_F_FINALIZED);
+            t->finalize(obj);
+        }
+    }
+    list_merge(&seen, unreachable);
+}
+
+static void delete_garbage(rc_gc_head *unreachable, rc_gc_head *old)
+{
+    while (!list_empty(unreachable)) {
+        rc_gc_head *g = unreachable->next;
+        void *obj = rc_obj_of_gc(g);
+        /* pinned: clear cannot kill obj itself; it dies when unpinned */
+        g->flags &= ~(GC_COLLECTING | GC_UNREACHABLE);
+        list_move(g, old);
+        const rc_type *t = rc_type_of(obj);
+        if (t->clear != NULL)
+            t->clear(obj);
+    }
+}
+
+/* ==== a collection ======================================================== */
+
+static size_t collect(int gen)
+{
+    rc_gc_head young, unreachable;
+    rc_gc_head *old = &gens[gen < NGEN - 1 ? gen + 1 : NGEN - 1];
+    list_init(&young);
+    list_init(&unreachable);
+    for (int i = 0; i <= gen; i++) {
+        list_merge(&gens[i], &young);
+        count[i] = 0;
+    }
+    if (gen < NGEN - 1)
+        count[gen + 1]++;
+
+    collecting = 1;
+    tls_collector = 1;
+    atomic_store(&_rc_gc_active, 1);
+
+    update_refs(&young);
+    subtract_refs(&young);
+    move_unreachable(&young, &unreachable);
+
+    pins p = { NULL, 0 };
+    size_t found = 0;
+    if (pin_all(&unreachable, &young, &p) == 0 && !list_empty(&unreachable)) {
+        rescue(&unreachable, &young);
+        handle_weakrefs(&unreachable);
+        finalize_garbage(&unreachable);
+        rescue(&unreachable, &young);
+        found = list_len(&unreachable);
+        delete_garbage(&unreachable, old);
+    }
+
+    /* survivors: flags off, into the next generation */
+    size_t survivors = 0;
+    for (rc_gc_head *g = young.next; g != &young; g = g->next) {
+        g->flags &= ~(GC_COLLECTING | GC_UNREACHABLE);
+        survivors++;
+    }
+    list_merge(&young, old);
+    if (gen == NGEN - 2) {
+        long_lived_pending += survivors;
+    } else if (gen == NGEN - 1) {
+        long_lived_pending = 0;
+        long_lived_total = list_len(&gens[NGEN - 1]);
+    }
+    stats[gen].collections++;
+    stats[gen].collected += found;
+    atomic_store(&_rc_gc_active, 0);
+
+    /* drop the pins: the cleared garbage dies here, in this thread */
+    for (size_t i = 0; i < p.n; i++)
+        rc_decref(p.v[i]);
+    _rc_free(p.v);
+
+    tls_collector = 0;
+    collecting = 0;
+    return found;
+}
+
+static void collect_generations(void)
+{
+    for (int i = NGEN - 1; i >= 0; i--) {
+        if (count[i] > threshold[i]) {
+            if (i == NGEN - 1 && long_lived_pending < long_lived_total / 4)
+                continue;
+            collect(i);
+            break;
+        }
+    }
+}
+
+/* ==== hooks for object.c =================================================== */
+
+void _rc_gc_touch(void *obj)
+{
+    if (tls_collector)
+        return;     /* our own finalizers: the rescue pass counts them */
+    uintptr_t tw = atomic_load_explicit(&rc_head_of(obj)->type,
+                                        memory_order_relaxed);
+    if (tw & RC_F_GC)
+        atomic_store(&rc_gc_of(obj)->touched, 1);
+}
+
+void _rc_gc_link_new(void *obj)
+{
+    rc_gc_head *g = rc_gc_of(obj);
+    lock();
+    count[0]++;
+    if (enabled && threshold[0] != 0 && count[0] > threshold[0] && !collecting)
+        collect_generations();
+    list_append(g, &gens[0]);
+    unlock();
+}
+
+void _rc_gc_untrack_dying(void *obj)
+{
+    rc_gc_head *g = rc_gc_of(obj);
+    lock();
+    if (g->next != NULL) {
+        list_unlink(g);
+        g->next = g->prev = NULL;
+        g->flags = GC_WAS_TRACKED;
+        if (count[0] > 0)
+            count[0]--;
+    } else {
+        g->flags = 0;
+    }
+    unlock();
+}
+
+void _rc_gc_retrack(void *obj)
+{
+    rc_gc_head *g = rc_gc_of(obj);
+    lock();
+    if (g->next == NULL && (g->flags & GC_WAS_TRACKED)) {
+        g->flags = 0;
+        list_append(g, &gens[0]);
+    }
+    unlock();
+}
+
+/* ==== public controls ===================================================== */
+
+RC_API size_t rc_gc_collect(int generation)
+{
+    if (generation < -1 || generation >= NGEN) {
+        errno = EINVAL;
+        return 0;
+    }
+    if (generation == -1)
+        generation = NGEN - 1;
+    lock();
+    size_t n = collecting ? 0 : collect(generation);
+    unlock();
+    return n;
+}
+
+RC_API void rc_gc_enable(void) { lock(); enabled = 1; unlock(); }
+RC_API void rc_gc_disable(void) { lock(); enabled = 0; unlock(); }
+
+RC_API int rc_gc_is_enabled(void)
+{
+    lock();
+    int e = enabled;
+    unlock();
+    return e;
+}
+
+RC_API void rc_gc_set_threshold(size_t t0, size_t t1, size_t t2)
+{
+    lock();
+    threshold[0] = t0;
+    threshold[1] = t1;
+    threshold[2] = t2;
+    unlock();
+}
+
+RC_API void rc_gc_get_threshold(size_t *t0, size_t *t1, size_t *t2)
+{
+    lock();
+    if (t0) *t0 = threshold[0];
+    if (t1) *t1 = threshold[1];
+    if (t2) *t2 = threshold[2];
+    unlock();
+}
+
+RC_API void rc_gc_get_count(size_t *c0, size_t *c1, size_t *c2)
+{
+    lock();
+    if (c0) *c0 = count[0];
+    if (c1) *c1 = count[1];
+    if (c2) *c2 = count[2];
+    unlock();
+}
+
+RC_API void rc_gc_track(void *obj)
+{
+    if (obj == NULL || !(atomic_load(&rc_head_of(obj)->type) & RC_F_GC))
+        return;
+    rc_gc_head *g = rc_gc_of(obj);
+    lock();
+    if (g->next == NULL) {
+        g->flags = 0;
+        atomic_store_explicit(&g->touched, 0, memory_order_relaxed);
+        list_append(g, &gens[0]);
+    }
+    unlock();
+}
+
+RC_API void rc_gc_untrack(void *obj)
+{
+    if (obj == NULL || !(atomic_load(&rc_head_of(obj)->type) & RC_F_GC))
+        return;
+    rc_gc_head *g = rc_gc_of(obj);
+    lock();
+    if (g->next != NULL) {
+        list_unlink(g);
+        g->next = g->prev = NULL;
+        g->flags = 0;
+    }
+    unlock();
+}
+
+RC_API int rc_gc_is_tracked(const void *obj)
+{
+    if (obj == NULL || !(atomic_load(&rc_head_of(obj)->type) & RC_F_GC))
+        return 0;
+    lock();
+    int t = rc_gc_of(obj)->next != NULL;
+    unlock();
+    return t;
+}
+
+RC_API void rc_gc_freeze(void)
+{
+    lock();
+    for (int i = 0; i < NGEN; i++)
+        list_merge(&gens[i], &permanent);
+    count[0] = 0;
+    unlock();
+}
+
+RC_API void rc_gc_unfreeze(void)
+{
+    lock();
+    list_merge(&permanent, &gens[NGEN - 1]);
+    unlock();
+}
+
+RC_API size_t rc_gc_freeze_count(void)
+{
+    lock();
+    size_t n = list_len(&permanent);
+    unlock();
+    return n;
+}
+
+RC_API int rc_gc_get_stats(int generation, rc_gc_stats *out)
+{
+    if (generation < 0 || generation >= NGEN || out == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    lock();
+    *out = stats[generation];
+    unlock();
+    return 0;
+}

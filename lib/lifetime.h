@@ -1,0 +1,152 @@
+/*
+ * lifetime.h -- internal types of the object-lifetime layer (object.c,
+ * gc.c, weakref.c, intern.c).
+ *
+ * Theory of operation
+ * ===================
+ *
+ * Every rc object is one block from the core allocator (_rc_malloc).  A
+ * small header precedes the pointer the user sees; the user pointer is 16
+ * bytes aligned because every header is a multiple of 16 bytes:
+ *
+ *   non-container (type->traverse == NULL)      16 bytes of overhead
+ *       [ rc_head: type|flags, refcnt ][ user data ... ]
+ *
+ *   container (type->traverse != NULL)          48 bytes of overhead
+ *       [ rc_gc_head: next, prev, gc_refs, flags, touched ][ rc_head ][ user ]
+ *
+ *   interned string (type == &_rc_intern_type)   32 bytes of overhead
+ *       [ rc_intern_meta: len, hash ][ rc_head ][ chars ... NUL ]
+ *
+ * So objects that cannot be in a cycle pay nothing for the collector: no
+ * links, no list operations, no lock.  A user pointer p has its rc_head at
+ * p - 16 and, if the RC_F_GC bit of its type word is set, its rc_gc_head at
+ * p - 48.
+ *
+ * The type word holds the rc_type pointer (8-byte aligned, so three free
+ * low bits) and three flags:
+ *   RC_F_FINALIZED  finalize has been called (never again: PEP 442);
+ *   RC_F_WEAKREFS   weak references to the object were created at some time
+ *                   (death then looks in weakref.c's table; otherwise it
+ *                   costs nothing);
+ *   RC_F_GC         cached "type->traverse != NULL": the gc head exists.
+ *
+ * Reference count (rc_head.refcnt, signed 64 bits, atomic):
+ *   1 .. 2^62-1     live;
+ *   >= RC_IMMORTAL  immortal: incref/decref do not write it;
+ *   0               dying (finalize/clear in progress): rc_weakref_get and
+ *                   rc_intern refuse to revive it (_rc_try_incref);
+ *   < 0             dead and waiting in the trashcan queue: the word holds
+ *                   the queue link with the top bit set.
+ * Plain atomics, not biased counting: see object.c for the measurement.
+ *
+ * Death (object.c: dealloc): at refcount 0 a container is first untracked
+ * (under the collector lock, so a running collection never sees a half-dead
+ * object), then, unless the trashcan defers it, finalize (once; may
+ * resurrect) -> clear weakrefs + run their callbacks -> clear -> free.
+ * Trashcan: a thread-local nesting depth; past RC_TRASHCAN_DEPTH a dying
+ * object is pushed on a thread-local queue instead, and the outermost death
+ * drains the queue before returning, so any chain or tree dies in bounded
+ * stack and completely before the outermost rc_decref returns.
+ *
+ * The cycle collector (gc.c) keeps tracked containers on three generation
+ * lists plus a permanent (frozen) list, all guarded by one process-wide
+ * recursive lock.  The thread model is described at the top of gc.c.
+ */
+#ifndef RC_LIFETIME_H
+#define RC_LIFETIME_H
+
+#include "internal.h"
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* ---- headers --------------------------------------------------------- */
+
+typedef struct rc_head {
+    _Atomic uintptr_t type;     /* rc_type * | RC_F_*; rc_type_of, dealloc */
+    _Atomic int64_t   refcnt;   /* see above; object.c, _rc_try_incref */
+} rc_head;
+
+typedef struct rc_gc_head {
+    struct rc_gc_head *next;    /* generation list; NULL = untracked (gc.c) */
+    struct rc_gc_head *prev;
+    int64_t  gc_refs;           /* scratch during a collection (gc.c) */
+    uint32_t flags;             /* RC_GC_*; under the collector lock */
+    _Atomic uint32_t touched;   /* refcount changed by another thread during
+                                   a collection (object.c -> _rc_gc_touch) */
+} rc_gc_head;
+
+typedef struct rc_intern_meta {
+    size_t   len;               /* bytes before the NUL (intern.c) */
+    uint64_t hash;              /* table hash of the contents (intern.c) */
+} rc_intern_meta;
+
+#define RC_HEAD_SIZE   sizeof(rc_head)
+#define RC_GC_SIZE     sizeof(rc_gc_head)
+
+_Static_assert(sizeof(rc_head) == 16, "rc_head must keep user data 16-aligned");
+_Static_assert(sizeof(rc_gc_head) % 16 == 0, "gc head must be a multiple of 16");
+_Static_assert(sizeof(rc_intern_meta) == 16, "intern meta must be 16 bytes");
+
+#define RC_F_FINALIZED ((uintptr_t)1)
+#define RC_F_WEAKREFS  ((uintptr_t)2)
+#define RC_F_GC        ((uintptr_t)4)
+#define RC_F_MASK      ((uintptr_t)7)
+
+#define RC_IMMORTAL    ((int64_t)1 << 62)
+
+/* Trashcan: deaths nested deeper than this are queued (object.c). */
+#define RC_TRASHCAN_DEPTH 32
+
+static inline rc_head *rc_head_of(const void *obj)
+{
+    return (rc_head *)((char *)obj - RC_HEAD_SIZE);
+}
+static inline rc_gc_head *rc_gc_of(const void *obj)
+{
+    return (rc_gc_head *)((char *)obj - RC_HEAD_SIZE - RC_GC_SIZE);
+}
+static inline void *rc_obj_of_gc(rc_gc_head *g)
+{
+    return (char *)g + RC_GC_SIZE + RC_HEAD_SIZE;
+}
+static inline const rc_type *rc_type_word_type(uintptr_t w)
+{
+    return (const rc_type *)(w & ~RC_F_MASK);
+}
+
+/* ---- object.c ---------------------------------------------------------- */
+
+/* Take a reference only if obj is alive (refcount > 0); 1 on success. */
+int  _rc_try_incref(void *obj);
+/* The internal "new" behind rc_new and rc_intern: prefix bytes (a multiple
+   of 16) are reserved before the rc_head (and before the gc head). */
+void *_rc_new_prefixed(const rc_type *type, size_t size, size_t prefix);
+
+/* ---- gc.c -------------------------------------------------------------- */
+
+extern _Atomic int _rc_gc_active;   /* a collection is running somewhere */
+void _rc_gc_touch(void *obj);       /* refcount of obj changed during it */
+void _rc_gc_link_new(void *obj);    /* rc_new of a container: track, count */
+/* A container's refcount hit 0: untrack it (waits for a running
+   collection). */
+void _rc_gc_untrack_dying(void *obj);
+/* Finalize resurrected a dying container: track it again if it was. */
+void _rc_gc_retrack(void *obj);
+
+/* ---- weakref.c --------------------------------------------------------- */
+
+extern const rc_type _rc_weakref_type;
+/* obj is dying (or garbage): clear every weakref to it and run the
+   callbacks of those not held only by garbage (is_garbage may be NULL). */
+typedef struct rc_weakref rc_weakref;
+rc_weakref *_rc_weakref_clear_referent(void *obj, rc_weakref *cbs);
+void _rc_weakref_run_callbacks(rc_weakref *cbs);
+/* wr (a weakref object) is garbage: detach it and drop its callback. */
+void _rc_weakref_disarm(void *wr);
+
+/* ---- intern.c ---------------------------------------------------------- */
+
+extern const rc_type _rc_intern_type;
+
+#endif /* RC_LIFETIME_H */
