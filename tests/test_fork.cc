@@ -81,13 +81,19 @@ struct Churn {
     }
 };
 
+/* Sizes a child allocates: mostly small, every 25th up to ~100 KB. */
+size_t child_size(size_t i)
+{
+    return (i * 37) % (i % 25 ? 1100 : 100000);
+}
+
 /* What a child does; returns the exit status it wants. */
 int child_work(const Api &api)
 {
     alarm(10);
     std::vector<void *> v;
-    for (int i = 0; i < 3000; i++) {
-        size_t n = (size_t)(i * 37) % (i % 10 ? 1100 : 200000);
+    for (int i = 0; i < 1500; i++) {
+        size_t n = child_size(i);
         void *p = (i % 3 == 0) ? api.calloc_(1, n) : api.malloc_(n);
         if (!p)
             return 2;
@@ -97,7 +103,7 @@ int child_work(const Api &api)
         v.push_back(p);
     }
     for (size_t i = 0; i < v.size(); i += 2) {
-        size_t n = (size_t)(i * 37) % (i % 10 ? 1100 : 200000);
+        size_t n = child_size(i);
         if (check(v[i], n, i) != SIZE_MAX)
             return 4;
         v[i] = api.realloc_(v[i], n * 2 + 17);
@@ -160,7 +166,7 @@ TEST_P(Fork, WhileOtherThreadsAllocate)
 {
     const Api &api = a();
     Churn churn(api, 3);
-    for (int i = 0; i < 30; i++) {
+    for (int i = 0; i < 20; i++) {
         /* let the threads get going between forks */
         long start = churn.ops.load();
         while (churn.ops.load() < start + 2000)
