@@ -29,14 +29,14 @@ const size_t kSizes[] = {0, 1, 15, 16, 17, 100, 511, 512, 513, 1000, 4096, 5000,
 const size_t kAligns[] = {16, 32, 64, 128, 256, 4096, 1 << 16, 1 << 20};
 
 /* Store through a volatile so that no new/delete pair can be elided. */
-void *keep(void *p)
+[[maybe_unused]] void *keep(void *p)
 {
     static void *volatile sink;
     sink = p;
     return sink;
 }
 
-void use(void *p, size_t n, size_t al = 16)
+[[maybe_unused]] void use(void *p, size_t n, size_t al = 16)
 {
     ASSERT_NE(p, nullptr);
     ASSERT_TRUE(aligned(p, al)) << p << " not aligned to " << al;
@@ -52,6 +52,10 @@ struct alignas(4096) Page {
 };
 
 }  // namespace
+
+/* The operator tests check rcmalloc's operators: in a --disable-override
+   build the operators are libstdc++'s (over the system malloc), not ours. */
+#ifdef RC_OVERRIDE
 
 TEST(Cxx, PlainAndArray)
 {
@@ -229,6 +233,8 @@ TEST(Cxx, NewHandlerIsCalled)
     EXPECT_EQ(handler_calls, 1);
     std::set_new_handler(nullptr);
 }
+
+#endif /* RC_OVERRIDE */
 
 TEST(Cxx, StlContainers)
 {
