@@ -1,0 +1,52 @@
+#!/bin/sh
+# SPEC 3 environment: RCMALLOC_STATS=1 prints the statistics to stderr at
+# exit (and nothing is printed without it); RCMALLOC_DEBUG=1 leaves a correct
+# program alone, poisons fresh memory (calloc still zeroes), and turns a
+# double free, a foreign pointer and a write past the block into an abort
+# with one line on stderr naming the address.  Uses the rc_ API only, so it
+# runs in both builds.
+. "${srcdir:-.}/tests/preload/common.sh"
+stats=tests/progs/stats_prog
+dbg=tests/progs/debug_prog
+[ -x "$stats" ] && [ -x "$dbg" ] || fail "helper programs not built"
+unset RCMALLOC_STATS RCMALLOC_DEBUG
+ulimit -c 0 2>/dev/null   # the aborts below must not leave core files
+status=0
+bad() { echo "FAIL: $*" >&2; status=1; }
+
+run_timed 30 "$stats" 2>"$RC_TMP/quiet.err" || bad "stats_prog failed ($?)"
+[ -s "$RC_TMP/quiet.err" ] && bad "stderr not empty without RCMALLOC_STATS: $(head -3 "$RC_TMP/quiet.err")"
+RCMALLOC_STATS=1 run_timed 30 "$stats" 2>"$RC_TMP/stats.err" || bad "stats_prog failed with RCMALLOC_STATS=1"
+[ -s "$RC_TMP/stats.err" ] || bad "RCMALLOC_STATS=1 printed nothing to stderr at exit"
+RCMALLOC_STATS=0 run_timed 30 "$stats" 2>"$RC_TMP/stats0.err" || bad "stats_prog failed with RCMALLOC_STATS=0"
+[ -s "$RC_TMP/stats0.err" ] && bad "RCMALLOC_STATS=0 printed statistics"
+RCMALLOC_DEBUG=1 run_timed 30 "$stats" 2>"$RC_TMP/dbgok.err" || bad "RCMALLOC_DEBUG=1 broke a correct program ($?): $(head -3 "$RC_TMP/dbgok.err")"
+[ -s "$RC_TMP/dbgok.err" ] && bad "RCMALLOC_DEBUG=1 complained about a correct program: $(head -3 "$RC_TMP/dbgok.err")"
+
+for n in 64 1000 100000; do
+    RCMALLOC_DEBUG=1 run_timed 30 "$dbg" fresh $n || bad "RCMALLOC_DEBUG=1: fresh $n-byte block not poisoned"
+    RCMALLOC_DEBUG=1 run_timed 30 "$dbg" calloc $n || bad "RCMALLOC_DEBUG=1: calloc($n) not zeroed"
+done
+
+# expect_abort WHAT args...: the program aborts (SIGABRT), and stderr has a
+# line naming the address it printed
+expect_abort() {
+    what=$1
+    shift
+    RCMALLOC_DEBUG=1 run_timed 30 "$dbg" "$@" >"$RC_TMP/addr" 2>"$RC_TMP/err"
+    rc=$?
+    addr=$(head -n 1 "$RC_TMP/addr" | sed 's/^0x//')
+    if [ $rc -ne 134 ]; then
+        bad "$what ($*): expected an abort (exit 134), got $rc; stderr: $(head -c 300 "$RC_TMP/err")"
+        return
+    fi
+    lines=$(grep -ci "$addr" "$RC_TMP/err")
+    [ "$lines" -ge 1 ] || bad "$what ($*): no line naming $addr on stderr: $(head -c 300 "$RC_TMP/err")"
+    echo "ok: $what ($*): $(grep -i "$addr" "$RC_TMP/err" | head -n 1)"
+}
+for n in 24 700 100000; do
+    expect_abort "double free" double-free $n
+    expect_abort "overflow" overflow $n
+done
+expect_abort "foreign pointer" foreign
+exit $status
