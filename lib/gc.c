@@ -624,3 +624,17 @@ RC_API int rc_gc_get_stats(int generation, rc_gc_stats *out)
     unlock();
     return 0;
 }
+
+/* ---- fork (init.c): the collector lock is taken first, before the
+   weakref and intern locks and the allocator's own. ---- */
+void _rc_gc_fork_prepare(void) { lock(); }
+void _rc_gc_fork_parent(void)  { unlock(); }
+void _rc_gc_fork_child(void)
+{
+    /* the child's thread id differs: re-create rather than unlock */
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&gc_lock, &a);
+    pthread_mutexattr_destroy(&a);
+}

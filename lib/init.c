@@ -16,6 +16,9 @@ pthread_key_t _rc_heap_key;
 
 static void fork_prepare(void)
 {
+    _rc_gc_fork_prepare();         /* holds while allocating: first */
+    _rc_weakref_fork_prepare();
+    _rc_intern_fork_prepare();
     _rc_debug_lock();
     _rc_heap_lock();
     _rc_abandoned_lock();
@@ -28,6 +31,9 @@ static void fork_parent(void)
     _rc_abandoned_unlock();
     _rc_heap_unlock();
     _rc_debug_unlock();
+    _rc_intern_fork_parent();
+    _rc_weakref_fork_parent();
+    _rc_gc_fork_parent();
 }
 
 static void fork_child(void)
@@ -36,6 +42,9 @@ static void fork_child(void)
     _rc_abandoned_unlock();
     _rc_heap_fork_child();
     _rc_debug_fork_child();
+    _rc_intern_fork_child();
+    _rc_weakref_fork_child();
+    _rc_gc_fork_child();
 }
 
 void _rc_init_slow(void)

@@ -149,3 +149,8 @@ RC_API const char *rc_intern(const char *s, size_t len)
     pthread_mutex_unlock(&in_lock);
     return p;
 }
+
+/* fork (init.c) */
+void _rc_intern_fork_prepare(void) { pthread_mutex_lock(&in_lock); }
+void _rc_intern_fork_parent(void)  { pthread_mutex_unlock(&in_lock); }
+void _rc_intern_fork_child(void)   { pthread_mutex_init(&in_lock, NULL); }

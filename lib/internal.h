@@ -370,6 +370,17 @@ void _rc_options_print(void);
 /* ---- stats.c ------------------------------------------------------------ */
 void _rc_stats_print_fd(int fd);
 
+/* ---- lifetime layer: fork handlers (gc.c, weakref.c, intern.c) ---------- */
+void _rc_gc_fork_prepare(void);
+void _rc_gc_fork_parent(void);
+void _rc_gc_fork_child(void);
+void _rc_weakref_fork_prepare(void);
+void _rc_weakref_fork_parent(void);
+void _rc_weakref_fork_child(void);
+void _rc_intern_fork_prepare(void);
+void _rc_intern_fork_parent(void);
+void _rc_intern_fork_child(void);
+
 /* ---- init.c ------------------------------------------------------------- */
 extern atomic_int _rc_init_state;   /* 0 none, 1 running, 2 done */
 void _rc_init_slow(void);

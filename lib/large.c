@@ -26,6 +26,7 @@ static unsigned large_arena;
    after a burst to within one cached block. */
 #define RC_HUGE_MIN ((size_t)1 << 20)
 static _Atomic(void *) huge_slot;
+static _Atomic(size_t) huge_slot_bytes;   /* for stats: free, though jemalloc's */
 
 /* Our own jemalloc arena for every large block, so that its settings are
    ours: freed extents stay dirty for RCMALLOC_LARGE_DECAY_MS and are then
@@ -62,6 +63,7 @@ static void *huge_reuse(size_t size)
     if (c == NULL)
         return NULL;
     size_t u = sallocx(c, 0);
+    atomic_fetch_sub_explicit(&huge_slot_bytes, u, memory_order_relaxed);
     if (u < size || u / 8 > size)
         u = xallocx(c, size, 0, large_flags);
     if (u >= size)
@@ -104,10 +106,12 @@ void _rc_large_free(void *ptr)
 {
     size_t u = sallocx(ptr, 0);
     if (u >= RC_HUGE_MIN && u <= (size_t)_rc_opt.large_cache) {
+        atomic_fetch_add_explicit(&huge_slot_bytes, u, memory_order_relaxed);
         ptr = atomic_exchange_explicit(&huge_slot, ptr, memory_order_acq_rel);
         if (ptr == NULL)
             return;
         u = sallocx(ptr, 0);
+        atomic_fetch_sub_explicit(&huge_slot_bytes, u, memory_order_relaxed);
     }
     sdallocx(ptr, u, 0);
 }
@@ -126,8 +130,10 @@ size_t _rc_large_usable(const void *ptr)
 size_t _rc_large_trim(void)
 {
     void *c = atomic_exchange_explicit(&huge_slot, NULL, memory_order_acquire);
-    if (c)
+    if (c) {
+        atomic_fetch_sub_explicit(&huge_slot_bytes, sallocx(c, 0), memory_order_relaxed);
         dallocx(c, 0);
+    }
     size_t before = 0, after = 0, sz = sizeof(size_t);
     uint64_t epoch = 1;
     mallctl("epoch", NULL, NULL, &epoch, sizeof epoch);
@@ -150,4 +156,6 @@ void _rc_large_stats(size_t *allocated, size_t *active, size_t *mapped, size_t *
     mallctl("stats.active", active, &sz, NULL, 0);
     mallctl("stats.mapped", mapped, &sz, NULL, 0);
     mallctl("stats.resident", resident, &sz, NULL, 0);
+    size_t cached = atomic_load_explicit(&huge_slot_bytes, memory_order_relaxed);
+    *allocated -= cached < *allocated ? cached : *allocated;   /* free to the program */
 }

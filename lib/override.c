@@ -8,7 +8,7 @@
  * library needs no libstdc++.  Failure follows the standard: call the
  * new_handler while there is one, then throw std::bad_alloc (through weak
  * references to libstdc++, which any program calling operator new has
- * loaded); the nothrow forms return NULL.
+ * loaded); the nothrow forms call the handler too, then return NULL.
  */
 #include "internal.h"
 #include "alloc.h"
@@ -102,14 +102,14 @@ EXPORT struct mallinfo2 mallinfo2(void)
     struct mallinfo2 mi;
     _rc_stats_gather(&s);
     memset(&mi, 0, sizeof mi);
-    mi.arena = s.pools_used * RC_POOL_SIZE + s.large_active;   /* non-mmapped space */
-    mi.ordblks = s.pools_dirty;                                /* free chunks */
-    mi.hblks = s.arenas;                                       /* mapped regions */
-    mi.hblkhd = s.arenas * RC_ARENA_SIZE + s.large_mapped;     /* mapped bytes */
-    mi.uordblks = s.small_in_use + s.large_allocated;          /* in use */
+    /* glibc's meaning: uordblks + hblkhd is what the program holds */
+    mi.arena = s.pools_used * RC_POOL_SIZE + s.large_active;   /* space in use by us */
+    mi.ordblks = s.pools_dirty;                                /* free pools resident */
+    mi.uordblks = s.small_in_use;                              /* small blocks held */
+    mi.hblkhd = s.large_allocated;                             /* large blocks held */
     mi.fordblks = (s.small_capacity - s.small_in_use) +
-                  (s.large_active - s.large_allocated);        /* free */
-    mi.keepcost = s.pools_dirty * RC_POOL_SIZE;                /* releasable */
+                  (s.large_active - s.large_allocated);        /* free, not returned */
+    mi.keepcost = s.pools_dirty * RC_POOL_SIZE;                /* releasable by trim */
     return mi;
 }
 
@@ -174,19 +174,41 @@ typedef struct rc_nothrow rc_nothrow;   /* std::nothrow_t, never looked at */
 
 EXPORT void *_Znwm(size_t n)                                { return cxx_new(n); }
 EXPORT void *_Znam(size_t n)                                { return cxx_new(n); }
-EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, const rc_nothrow *t) { (void)t; return fast_alloc(n); }
-EXPORT void *_ZnamRKSt9nothrow_t(size_t n, const rc_nothrow *t) { (void)t; return fast_alloc(n); }
+/* The nothrow forms call the new_handler too (C++11), and give up with NULL
+   when there is none.  (A handler that throws is not caught here: C cannot;
+   the exception reaches the caller.) */
+static RC_NOINLINE void *new_nothrow_failed(size_t size, size_t align)
+{
+    for (;;) {
+        rc_new_handler handler = _ZSt15get_new_handlerv ? _ZSt15get_new_handlerv() : NULL;
+        if (handler == NULL)
+            return NULL;
+        handler();
+        void *p = align ? _rc_memalign(align, size) : fast_alloc(size);
+        if (p)
+            return p;
+    }
+}
+
+RC_INLINE void *cxx_new_nothrow(size_t size, size_t align)
+{
+    void *p = align ? _rc_memalign(align, size) : fast_alloc(size);
+    return rc_likely(p != NULL) ? p : new_nothrow_failed(size, align);
+}
+
+EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, const rc_nothrow *t) { (void)t; return cxx_new_nothrow(n, 0); }
+EXPORT void *_ZnamRKSt9nothrow_t(size_t n, const rc_nothrow *t) { (void)t; return cxx_new_nothrow(n, 0); }
 EXPORT void *_ZnwmSt11align_val_t(size_t n, size_t a)       { return cxx_new_aligned(n, a); }
 EXPORT void *_ZnamSt11align_val_t(size_t n, size_t a)       { return cxx_new_aligned(n, a); }
 EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const rc_nothrow *t)
 {
     (void)t;
-    return _rc_memalign(a, n);
+    return cxx_new_nothrow(n, a);
 }
 EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const rc_nothrow *t)
 {
     (void)t;
-    return _rc_memalign(a, n);
+    return cxx_new_nothrow(n, a);
 }
 
 EXPORT void _ZdlPv(void *p)                                 { fast_free(p); }

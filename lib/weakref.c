@@ -261,3 +261,8 @@ void _rc_weakref_disarm(void *weakref)
     wr->cb = NULL;
     pthread_mutex_unlock(&wr_lock);
 }
+
+/* fork (init.c) */
+void _rc_weakref_fork_prepare(void) { pthread_mutex_lock(&wr_lock); }
+void _rc_weakref_fork_parent(void)  { pthread_mutex_unlock(&wr_lock); }
+void _rc_weakref_fork_child(void)   { pthread_mutex_init(&wr_lock, NULL); }

@@ -7,16 +7,19 @@ namespace {
 
 TEST_F(Lifetime, NewIsZeroedAlignedCountOne)
 {
+    /* no clear: the Node types' clear reads Node fields, which objects
+       smaller than a Node do not have */
+    static const rc_type PlainType = {"plain", nullptr, nullptr, nullptr};
     for (size_t size : {0, 1, 7, 16, 24, 100, 4096, 100000}) {
-        unsigned char *p = static_cast<unsigned char *>(rc_new(&LeafType, size));
+        unsigned char *p = static_cast<unsigned char *>(rc_new(&PlainType, size));
         ASSERT_NE(nullptr, p);
         EXPECT_EQ(0u, reinterpret_cast<uintptr_t>(p) % 16) << size;
         for (size_t i = 0; i < size; i++)
             ASSERT_EQ(0, p[i]) << size << " " << i;
         EXPECT_EQ(1u, rc_refcount(p));
-        EXPECT_EQ(&LeafType, rc_type_of(p));
+        EXPECT_EQ(&PlainType, rc_type_of(p));
         rc_decref(p);
-        Node *n = static_cast<Node *>(rc_new(&NodeType, size));
+        Node *n = static_cast<Node *>(rc_new(&NodeType, size < sizeof(Node) ? sizeof(Node) : size));
         ASSERT_NE(nullptr, n);
         EXPECT_EQ(0u, reinterpret_cast<uintptr_t>(n) % 16);
         EXPECT_EQ(&NodeType, rc_type_of(n));
