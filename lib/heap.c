@@ -68,7 +68,7 @@ static rc_heap_t *heap_new(void)
     memset(h, 0, sizeof *h);
     for (unsigned c = 0; c < RC_NCLASSES; c++) {
         uint32_t lim = RC_CACHE_BYTES / _rc_class_size[c];
-        h->cache[c].limit = lim < 8 ? 8 : lim > 512 ? 512 : lim;
+        h->cache[c].limit = lim < 8 ? 8 : lim > 128 ? 128 : lim;
         h->cur[c] = &_rc_pool_empty;
     }
     h->next_all = heaps_all;
@@ -219,6 +219,41 @@ static void file_pool(rc_heap_t *h, rc_pool_t *p)
     }
 }
 
+/* Under abandoned_lock: the list is doubly linked through next/prev, so a
+   thread freeing into an abandoned pool can take that very pool. */
+static void abandoned_push(rc_pool_t *p)
+{
+    p->prev = NULL;
+    p->next = abandoned;
+    if (abandoned)
+        abandoned->prev = p;
+    abandoned = p;
+    p->abandoned = 1;
+    n_abandoned++;
+}
+
+static void abandoned_unlink(rc_pool_t *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        abandoned = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->next = p->prev = NULL;
+    p->abandoned = 0;
+    n_abandoned--;
+}
+
+/* An abandoned pool, just unlinked, becomes ours. */
+static void take_over(rc_heap_t *h, rc_pool_t *p)
+{
+    p->in_full = 0;
+    atomic_store_explicit(&p->owner, h, memory_order_release);
+    _rc_pool_set_tag(p, RC_NO_DELAYED);
+    _rc_pool_collect(p);
+}
+
 /* Take over up to `max` abandoned pools.  Returns one of class `cls` with a
    block ready, if any, already at the head of its queue. */
 static rc_pool_t *adopt(rc_heap_t *h, unsigned cls, int max)
@@ -229,8 +264,7 @@ static rc_pool_t *adopt(rc_heap_t *h, unsigned cls, int max)
     rc_pool_t *list = NULL;
     for (int i = 0; i < max && abandoned; i++) {
         rc_pool_t *p = abandoned;
-        abandoned = p->next;
-        n_abandoned--;
+        abandoned_unlink(p);
         p->next = list;
         list = p;
     }
@@ -240,11 +274,8 @@ static rc_pool_t *adopt(rc_heap_t *h, unsigned cls, int max)
     while (list) {
         rc_pool_t *p = list;
         list = p->next;
-        p->next = p->prev = NULL;
-        p->in_full = 0;
-        atomic_store_explicit(&p->owner, h, memory_order_release);
-        _rc_pool_set_tag(p, RC_NO_DELAYED);
-        _rc_pool_collect(p);
+        p->next = NULL;
+        take_over(h, p);
         if (found == NULL && p->cls == cls && p->used != 0 &&
             (p->free || _rc_pool_extend(p))) {
             found = p;
@@ -254,6 +285,24 @@ static rc_pool_t *adopt(rc_heap_t *h, unsigned cls, int max)
         }
     }
     return found;
+}
+
+/* A live thread freeing into an abandoned pool takes the pool over, so the
+   block (and the pool's other free blocks) are its to reuse at once, the
+   way a new thread inherits a dead one's work.  False if another thread
+   got there first, or the pool is not on the list (yet). */
+static bool reclaim(rc_heap_t *h, rc_pool_t *p)
+{
+    pthread_mutex_lock(&abandoned_lock);
+    bool ok = p->abandoned;
+    if (ok)
+        abandoned_unlink(p);
+    pthread_mutex_unlock(&abandoned_lock);
+    if (!ok)
+        return false;
+    take_over(h, p);
+    file_pool(h, p);          /* used >= 1: the block being freed */
+    return true;
 }
 
 /* A pool of class `cls` with at least one free block. */
@@ -350,14 +399,24 @@ static void remote_flush_all(rc_heap_t *h)
     }
 }
 
-/* A free into a pool some other heap owns (or none: abandoned).  Batched per
-   pool, so the owner sees one CAS per RC_REMOTE_BATCH blocks; a thread with
-   no heap of its own hands each block over at once. */
+/* A free into a pool some other heap owns, or none.  An abandoned pool is
+   reclaimed on the spot; otherwise the block is batched per pool, so the
+   owner sees one CAS per RC_REMOTE_BATCH blocks; a thread with no heap of
+   its own hands each block over at once. */
 void _rc_free_remote(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
 {
     if (h == &_rc_heap_empty) {
         b->next = NULL;
         _rc_pool_free_remote(p, b, b);
+        return;
+    }
+    if (atomic_load_explicit(&p->owner, memory_order_relaxed) == NULL && h->live &&
+        reclaim(h, p)) {
+        /* Straight back into the pool, not the class cache: a cache holding
+           one block of each of many reclaimed pools would pin them all
+           (a thread joining thousands of short-lived ones does just that). */
+        b->next = NULL;
+        return_blocks(h, b);
         return;
     }
     unsigned i = (unsigned)(((uintptr_t)p >> RC_POOL_SHIFT) % RC_REMOTE_SLOTS);
@@ -474,9 +533,7 @@ static void abandon_list(rc_pool_t *p)
         } else {
             atomic_store_explicit(&p->owner, NULL, memory_order_release);
             pthread_mutex_lock(&abandoned_lock);
-            p->next = abandoned;
-            abandoned = p;
-            n_abandoned++;
+            abandoned_push(p);
             pthread_mutex_unlock(&abandoned_lock);
         }
         p = next;

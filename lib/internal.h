@@ -182,7 +182,7 @@ typedef struct rc_pool {
     uint8_t          cls;         /* size class index: free fast path */
     uint8_t          in_full;     /* on the heap's full list */
     uint8_t          in_use;      /* handed out by the arena (stats walk) */
-    uint8_t          _pad;
+    uint8_t          abandoned;   /* on the abandoned list (under its lock) */
     /* ---- second cache line: written by other threads ---- */
     _Atomic(uintptr_t) thread_free; /* remote frees | tag; see enum above */
     char             _pad2[RC_POOL_HEADER - 64 - sizeof(uintptr_t)];
