@@ -11,14 +11,16 @@
  *     exactly while it is mapped;
  *   - free_mask has bit i set iff pool i is free (bit 0, the header, never);
  *     nfree == popcount(free_mask);
- *   - dirty_mask is a subset of free_mask: free pools that may be resident;
- *     dirty_pools == sum of popcount(dirty_mask) over arenas;
+ *   - dirty_new and dirty_old are disjoint subsets of free_mask: free pools
+ *     that may be resident, freed in this decay period or the one before;
+ *     dirty_pools == sum of popcount(dirty_new | dirty_old) over arenas;
  *   - a pool not in free_mask is owned by a heap or on the abandoned list.
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #define ALL_POOLS (~(uint64_t)1)   /* pools 1..63 */
 
@@ -61,7 +63,7 @@ static rc_arena_t *arena_map(void)
         return NULL;
     }
     a->free_mask = ALL_POOLS;
-    a->dirty_mask = 0;                      /* fresh mappings are not resident */
+    a->dirty_new = a->dirty_old = 0;        /* fresh mappings are not resident */
     a->nfree = RC_POOLS_PER_ARENA - 1;
     a->prev = NULL;
     a->next = arenas;
@@ -83,7 +85,7 @@ static void arena_unmap(rc_arena_t *a)
         a->next->prev = a->prev;
     if (hint == a)
         hint = arenas;
-    dirty_pools -= (size_t)__builtin_popcountll(a->dirty_mask);
+    dirty_pools -= (size_t)__builtin_popcountll(a->dirty_new | a->dirty_old);
     n_arenas--;
     arenas_unmapped++;
     __atomic_store_n(&_rc_pagemap[(uintptr_t)a >> RC_ARENA_SHIFT], 0, __ATOMIC_RELEASE);
@@ -111,15 +113,17 @@ rc_pool_t *_rc_arena_pool_acquire(void)
         return NULL;
     }
     hint = a;
-    uint64_t pick = a->free_mask & a->dirty_mask;
+    uint64_t dirty = a->dirty_new | a->dirty_old;
+    uint64_t pick = a->free_mask & dirty;
     if (!pick)
         pick = a->free_mask;
     unsigned i = (unsigned)__builtin_ctzll(pick);
     uint64_t bit = (uint64_t)1 << i;
-    if (a->dirty_mask & bit)
+    if (dirty & bit)
         dirty_pools--;
     a->free_mask &= ~bit;
-    a->dirty_mask &= ~bit;
+    a->dirty_new &= ~bit;
+    a->dirty_old &= ~bit;
     a->nfree--;
     if (++pools_used > peak_pools_used)
         peak_pools_used = pools_used;
@@ -129,28 +133,68 @@ rc_pool_t *_rc_arena_pool_acquire(void)
     return pool;
 }
 
-/* madvise every dirty free pool away, coalescing neighbours. */
-static size_t purge_locked(void)
+/* madvise the free pools in `mask` of arena `a` away, coalescing runs. */
+static size_t decommit(rc_arena_t *a, uint64_t mask)
 {
     size_t bytes = 0;
-    for (rc_arena_t *a = arenas; a; a = a->next) {
-        uint64_t m = a->dirty_mask;
-        while (m) {
-            unsigned i = (unsigned)__builtin_ctzll(m);
-            unsigned j = i;
-            while (j + 1 < RC_POOLS_PER_ARENA && (m >> (j + 1)) & 1)
-                j++;
-            size_t len = (size_t)(j - i + 1) * RC_POOL_SIZE;
-            _rc_os_decommit(pool_at(a, i), len);
-            bytes += len;
-            uint64_t run = (j == 63 ? ~(uint64_t)0 : (((uint64_t)1 << (j + 1)) - 1))
-                           & ~(((uint64_t)1 << i) - 1);
-            m &= ~run;
-        }
-        dirty_pools -= (size_t)__builtin_popcountll(a->dirty_mask);
-        a->dirty_mask = 0;
+    dirty_pools -= (size_t)__builtin_popcountll(mask);
+    while (mask) {
+        unsigned i = (unsigned)__builtin_ctzll(mask);
+        unsigned j = i;
+        while (j + 1 < RC_POOLS_PER_ARENA && (mask >> (j + 1)) & 1)
+            j++;
+        size_t len = (size_t)(j - i + 1) * RC_POOL_SIZE;
+        _rc_os_decommit(pool_at(a, i), len);
+        bytes += len;
+        uint64_t run = (j == 63 ? ~(uint64_t)0 : (((uint64_t)1 << (j + 1)) - 1))
+                       & ~(((uint64_t)1 << i) - 1);
+        mask &= ~run;
     }
     return bytes;
+}
+
+/* Return free pools to the OS: the old generation only, or (all) every one;
+   then unmap wholly free arenas with nothing left resident, keeping one. */
+static size_t purge_locked(bool all)
+{
+    size_t bytes = 0;
+    for (rc_arena_t *a = arenas, *next; a; a = next) {
+        next = a->next;
+        bytes += decommit(a, all ? (a->dirty_old | a->dirty_new) : a->dirty_old);
+        a->dirty_old = all ? 0 : a->dirty_new;
+        a->dirty_new = 0;
+        if (a->nfree == RC_POOLS_PER_ARENA - 1 && a->dirty_old == 0 && n_arenas > 1)
+            arena_unmap(a);
+    }
+    return bytes;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Decay: a pool freed to its arena stays resident (and is reused first)
+   for one to two RCMALLOC_PURGE_DELAY_MS periods, then goes back to the OS
+   at the next pool event; more than RCMALLOC_RETAIN bytes of free pools go
+   back at once.  No background thread: an idle program keeps what it has
+   until malloc_trim. */
+static void decay_locked(void)
+{
+    static uint64_t last_tick;
+    if (dirty_pools * RC_POOL_SIZE > (size_t)_rc_opt.retain) {
+        purge_locked(true);
+        return;
+    }
+    if (_rc_opt.purge_delay_ms < 0)
+        return;
+    uint64_t now = now_ms();
+    if (now - last_tick >= (uint64_t)_rc_opt.purge_delay_ms) {
+        last_tick = now;
+        purge_locked(false);
+    }
 }
 
 void _rc_arena_pool_release(rc_pool_t *pool)
@@ -162,34 +206,22 @@ void _rc_arena_pool_release(rc_pool_t *pool)
     pthread_mutex_lock(&arena_lock);
     pool->in_use = 0;
     a->free_mask |= bit;
-    a->dirty_mask |= bit;
+    a->dirty_new |= bit;
     a->nfree++;
     dirty_pools++;
     pools_used--;
-    if (a->nfree == RC_POOLS_PER_ARENA - 1 && n_arenas > 1) {
-        arena_unmap(a);            /* keep one arena so a lone burst doesn't thrash */
-    } else {
-        if (hint == NULL || hint->nfree == 0)
-            hint = a;
-        if (dirty_pools * RC_POOL_SIZE > (size_t)_rc_opt.retain)
-            purge_locked();
-    }
+    if (hint == NULL || hint->nfree == 0)
+        hint = a;
+    decay_locked();
     pthread_mutex_unlock(&arena_lock);
 }
 
 size_t _rc_arena_purge(bool all)
 {
-    (void)all;
     pthread_mutex_lock(&arena_lock);
-    size_t bytes = purge_locked();
-    /* unmap every arena that is wholly free, except one */
-    for (rc_arena_t *a = arenas, *next; a; a = next) {
-        next = a->next;
-        if (a->nfree == RC_POOLS_PER_ARENA - 1 && n_arenas > 1) {
-            arena_unmap(a);
-            bytes += RC_ARENA_SIZE;
-        }
-    }
+    size_t before = n_arenas;
+    size_t bytes = purge_locked(all);
+    bytes += (before - n_arenas) * RC_ARENA_SIZE;
     pthread_mutex_unlock(&arena_lock);
     return bytes;
 }

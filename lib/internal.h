@@ -93,10 +93,11 @@
  * frees keep landing on their thread_free lists.  Any thread that needs a
  * pool adopts abandoned ones first.  Empty pools go back to their arena.
  *
- * Returning memory.  Pools freed to an arena stay committed ("dirty") until
- * more than rc_retain bytes of them exist; then all dirty free pools are
- * madvise(MADV_DONTNEED)ed.  An arena whose pools are all free is unmapped
- * (one spare arena is kept).  So RSS falls after a burst.
+ * Returning memory.  Pools freed to an arena stay resident ("dirty", and
+ * reused first) for one to two RCMALLOC_PURGE_DELAY_MS periods, then are
+ * madvise(MADV_DONTNEED)ed at the next pool event; beyond RCMALLOC_RETAIN
+ * bytes of them, all go at once.  An arena whose pools are all free and
+ * clean is unmapped (one spare arena is kept).  So RSS falls after a burst.
  *
  * fork (init.c).  The prepare handler takes every global lock (heaps, arenas,
  * abandoned list), parent and child release them.  In the child, heaps of
@@ -195,7 +196,8 @@ _Static_assert(offsetof(rc_pool_t, thread_free) == 64, "thread_free on its own l
 typedef struct rc_arena {
     struct rc_arena *next, *prev; /* list of all arenas (arena.c) */
     uint64_t free_mask;           /* bit i: pool i is free (never bit 0) */
-    uint64_t dirty_mask;          /* bit i: free pool i may be resident */
+    uint64_t dirty_new;           /* bit i: free pool i resident, freed this period */
+    uint64_t dirty_old;           /* ... freed the period before: purged next */
     uint32_t nfree;               /* popcount(free_mask) */
 } rc_arena_t;
 
@@ -360,6 +362,7 @@ typedef struct rc_options {
     long verbose;       /* RCMALLOC_VERBOSE */
     long small_max;     /* RCMALLOC_SMALL_MAX */
     long retain;        /* RCMALLOC_RETAIN */
+    long purge_delay_ms;/* RCMALLOC_PURGE_DELAY_MS */
     long large_decay_ms;/* RCMALLOC_LARGE_DECAY_MS */
     long large_cache;   /* RCMALLOC_LARGE_CACHE */
 } rc_options_t;

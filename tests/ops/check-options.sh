@@ -8,7 +8,7 @@ fail=0
 check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; echo "$out"; fail=1; fi; }
 
 out=$(RCMALLOC_VERBOSE=1 "$prog" 2>&1)
-for v in RCMALLOC_STATS RCMALLOC_DEBUG RCMALLOC_VERBOSE RCMALLOC_SMALL_MAX RCMALLOC_RETAIN RCMALLOC_LARGE_DECAY_MS; do
+for v in RCMALLOC_STATS RCMALLOC_DEBUG RCMALLOC_VERBOSE RCMALLOC_SMALL_MAX RCMALLOC_RETAIN RCMALLOC_PURGE_DELAY_MS RCMALLOC_LARGE_DECAY_MS RCMALLOC_LARGE_CACHE; do
   check "VERBOSE lists $v" 'echo "$out" | grep -q "^rcmalloc: *$v="'
 done
 
