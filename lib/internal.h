@@ -261,7 +261,8 @@ void *_rc_os_map_aligned(size_t size, size_t align); /* NULL on failure */
 void  _rc_os_unmap(void *p, size_t size);
 void  _rc_os_reserve_noreserve(void **out, size_t size);
 void  _rc_os_decommit(void *p, size_t size);         /* MADV_DONTNEED */
-void  _rc_write_err(const char *msg);                /* write(2) to stderr */
+void  _rc_write_fd(int fd, const char *msg);         /* write(2), errno kept */
+void  _rc_write_err(const char *msg);                /* ... to stderr */
 /* Small snprintf-like formatter with no allocation: %s %d %u %zu %zx %p %%. */
 int   _rc_format(char *buf, size_t len, const char *fmt, ...);
 void  _rc_printf_err(const char *fmt, ...);

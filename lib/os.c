@@ -139,12 +139,12 @@ int _rc_format(char *buf, size_t len, const char *fmt, ...)
     return n;
 }
 
-void _rc_write_err(const char *msg)
+void _rc_write_fd(int fd, const char *msg)
 {
     int saved = errno;
     size_t n = strlen(msg);
     while (n) {
-        ssize_t w = write(STDERR_FILENO, msg, n);
+        ssize_t w = write(fd, msg, n);
         if (w <= 0)
             break;
         msg += w;
@@ -153,23 +153,31 @@ void _rc_write_err(const char *msg)
     errno = saved;
 }
 
-void _rc_printf_err(const char *fmt, ...)
+void _rc_write_err(const char *msg)
+{
+    _rc_write_fd(STDERR_FILENO, msg);
+}
+
+static void vprint_err(const char *fmt, va_list ap)
 {
     char buf[512];
+    vformat(buf, sizeof buf, fmt, ap);
+    _rc_write_err(buf);
+}
+
+void _rc_printf_err(const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vformat(buf, sizeof buf, fmt, ap);
+    vprint_err(fmt, ap);
     va_end(ap);
-    _rc_write_err(buf);
 }
 
 _Noreturn void _rc_fatal(const char *fmt, ...)
 {
-    char buf[512];
     va_list ap;
     va_start(ap, fmt);
-    vformat(buf, sizeof buf, fmt, ap);
+    vprint_err(fmt, ap);
     va_end(ap);
-    _rc_write_err(buf);
     abort();
 }

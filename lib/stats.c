@@ -96,15 +96,7 @@ static void emit_file(void *ctx, const char *line)
 
 static void emit_fd(void *ctx, const char *line)
 {
-    int fd = *(int *)ctx;
-    size_t n = strlen(line);
-    while (n) {
-        ssize_t w = write(fd, line, n);
-        if (w <= 0)
-            return;
-        line += w;
-        n -= (size_t)w;
-    }
+    _rc_write_fd(*(int *)ctx, line);
 }
 
 RC_API void rc_stats_print(FILE *out)
