@@ -48,6 +48,11 @@ static inline void p_decref(void *o)
         free(o);
 }
 
+static inline long p_payload(void *o)
+{
+    return use_rc ? ((long *)o)[0] : ((plain *)o)->payload[0];
+}
+
 typedef struct work { int id; unsigned long sum; char pad[56]; } work;
 
 static void *run(void *arg)
@@ -67,7 +72,7 @@ static void *run(void *arg)
         void *b = objs[(i * 7) % OBJS];
         p_incref(a);
         p_incref(b);
-        w->sum += ((long *)a)[0] + (long)(i & 1);
+        w->sum += (unsigned long)p_payload(a) + (i & 1);
         p_decref(b);
         p_decref(a);
         if ((i & 15) == 0) {
@@ -101,7 +106,7 @@ int main(int argc, char **argv)
         BENCH_REQUIRE(rc_incref);
         BENCH_REQUIRE(rc_decref);
     }
-    steps = bench_iters(&o, 8e6) / (uint64_t)o.threads;
+    steps = bench_iters(&o, 20e6) / (uint64_t)o.threads;
     for (i = 0; i < OBJS; i++)
         shared_objs[i] = p_new();
     memset(w, 0, sizeof *w * (size_t)o.threads);

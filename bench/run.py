@@ -58,7 +58,7 @@ PEER_PACKAGES = {
     "tcmalloc": "libtcmalloc-minimal4",
 }
 FULL_SCALE, QUICK_SCALE = 1.0, 0.2
-FULL_ROUNDS, QUICK_ROUNDS = 5, 5
+FULL_ROUNDS, QUICK_ROUNDS = 7, 5
 
 
 # ---------------------------------------------------------------------------
@@ -546,8 +546,10 @@ def main():
         mems = [x.metrics.get(mem_metric, x.maxrss_kb) if mem_metric else x.maxrss_kb
                 for x in ok]
         med = statistics.median(times)
+        cpus = [x.user + x.sys for x in ok if x.user is not None and x.sys is not None]
         summary[key] = {
             "status": "ok", "time": med, "mem_kb": statistics.median(mems),
+            "cpu": statistics.median(cpus) if cpus else float("nan"),
             "n": len(ok), "spread": (max(times) - min(times)) / med if med > 0 else 0.0,
         }
 
@@ -733,6 +735,7 @@ def render(args, rows, available, allocs, summary, notes, python, quick, rounds,
     lines = ["# rcmalloc benchmark", ""]
     for k, v in machine_description(args, allocs, python):
         lines.append("- **%s**: %s" % (k, v))
+    lines.append("- **Load average at end**: %.2f %.2f %.2f" % os.getloadavg())
     lines.append("- **Run**: %s mode, %d interleaved rounds (rotating order), iteration "
                  "scale %g, %.0f s" % ("QUICK" if quick else "full", rounds, scale, elapsed))
     lines.append("")
@@ -740,8 +743,9 @@ def render(args, rows, available, allocs, summary, notes, python, quick, rounds,
                  "best peer (the fastest/smallest of the allocators other than rcmalloc), so "
                  "below 1.00 rcmalloc beats every peer, above 1.00 it loses. Bold marks the "
                  "row's best. *spread* is the largest (max-min)/median of the row's cells: "
-                 "ratios closer to 1 than that are noise. A preloaded library that fails "
-                 "to replace malloc is flagged below.")
+                 "ratios closer to 1 than that are noise (a load average above the CPU count "
+                 "means other processes shared the machine; summary.csv also has CPU "
+                 "time). A preloaded library that fails to replace malloc is flagged below.")
     lines.append("")
     for n in notes:
         lines.append("> %s" % n)
@@ -770,6 +774,7 @@ def write_summary(path, rows, available, summary):
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["row", "kind", "column", "status", "median_time_s", "median_mem_kb",
+                    "median_cpu_s",
                     "runs", "spread", "time_ratio_to_best_peer", "mem_ratio_to_best_peer",
                     "note"])
         for row in rows:
@@ -793,6 +798,7 @@ def write_summary(path, rows, available, summary):
                 w.writerow([row.name, row.kind, c, s["status"],
                             "%.6f" % s["time"] if ok else "",
                             "%.0f" % s["mem_kb"] if ok else "",
+                            "%.4f" % s["cpu"] if ok else "",
                             s.get("n", 0), "%.3f" % s["spread"] if ok else "",
                             "%.4f" % tr[c] if c in tr else "",
                             "%.4f" % mr[c] if c in mr else "", s.get("note", "")])
@@ -828,7 +834,9 @@ set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set logscale y 2
 set grid ytics
-set key top left horizontal
+set key outside top center horizontal
+set yrange [0.5:*]
+set offsets 0, 0, graph 0.05, 0
 set xtics rotate by -35 nomirror
 set ylabel 'ratio to best peer (log scale, lower is better)'
 set multiplot layout 2,1 title 'rcmalloc vs peers: ratio to the best peer per workload (1 = best peer)'
