@@ -19,6 +19,12 @@
 #pragma weak rc_gc_disable
 #pragma weak rc_gc_get_stats
 
+/* A strong reference to a function the library always exports, so that a
+   linker running with --as-needed (the default on several distributions)
+   still records librcmalloc as needed: with weak references only, it drops
+   the library and every lifetime symbol resolves to NULL at run time. */
+__attribute__((used)) static void *(*const bench_rc_anchor)(size_t) = rc_malloc;
+
 #define BENCH_REQUIRE(sym) do {                                              \
         if ((void *)(sym) == NULL) {                                         \
             printf("skipped: %s is not defined by librcmalloc yet\n", #sym); \

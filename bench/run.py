@@ -57,7 +57,7 @@ PEER_PACKAGES = {
     "mimalloc": "libmimalloc2.0",
     "tcmalloc": "libtcmalloc-minimal4",
 }
-FULL_SCALE, QUICK_SCALE = 1.0, 0.2
+FULL_SCALE, QUICK_SCALE = 1.0, 0.3
 FULL_ROUNDS, QUICK_ROUNDS = 7, 5
 
 
@@ -228,7 +228,7 @@ def machine_description(args, allocs, python):
         ("Memory", mem),
         ("Kernel", "%s %s" % (platform.system(), platform.release())),
         ("glibc", glibc),
-        ("Load average at start", "%.2f %.2f %.2f" % os.getloadavg()),
+        ("Load average at start", "%.2f %.2f %.2f" % LOAD_AT_START),
     ]
     for name, path in allocs:
         if name == SUBJECT:
@@ -277,6 +277,7 @@ class Result:
 
 
 RUNONE = None      # path of bench/runone, set in main()
+LOAD_AT_START = os.getloadavg()
 
 
 def run_process(argv, env, preload, timeout):
