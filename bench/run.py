@@ -393,6 +393,15 @@ def main():
     scale = float(args.scale) if args.scale else (QUICK_SCALE if quick else FULL_SCALE)
     timeout = args.timeout or (60 if quick else 180)
     python = args.python or shutil.which("python3") or sys.executable
+    # The measured interpreter itself, not a wrapper (a pyenv shim is a bash
+    # script that would be measured, and preloaded, along with Python).
+    try:
+        real = subprocess.run([python, "-c", "import sys; print(sys.executable)"],
+                              capture_output=True, text=True, timeout=30).stdout.strip()
+        if real and os.path.exists(real):
+            python = real
+    except (OSError, subprocess.SubprocessError):
+        pass
     only = [w.strip() for w in args.only.split(",") if w.strip()]
     want_alloc = [a.strip() for a in args.alloc.split(",") if a.strip()]
     builddir = os.path.abspath(args.builddir)
