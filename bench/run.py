@@ -84,8 +84,10 @@ class Row:
 
 
 class Variant:
-    def __init__(self, column, prog, args=(), alloc=None, env=None, metric=None):
+    def __init__(self, column, prog, args=(), alloc=None, env=None, metric=None,
+                 scaled=True):
         self.column, self.prog, self.args = column, prog, list(args)
+        self.scaled = scaled            # pass "-s SCALE" (our workloads only)
         self.alloc = alloc              # allocator to preload (None: none)
         self.env = env or {}
         self.metric = metric
@@ -156,6 +158,12 @@ def lifetime_rows():
                 Variant("rc API", "bench/rc_threads", ["-t", "4", "-m", "private"]),
                 Variant("C11 atomic + malloc", "bench/rc_threads",
                         ["-t", "4", "-m", "private-atomic"]),
+            ]),
+        Row("gc_bench", "the lifetime layer author's GC benchmark, bench/gc_bench.c vs "
+            "bench/gc_bench.py, whole-process wall time (skipped unless both exist)",
+            kind="lifetime", subject="rc API", variants=[
+                Variant("rc API", "bench/gc_bench", scaled=False),
+                Variant("CPython gc", PY, ["@src/bench/gc_bench.py"], scaled=False),
             ]),
     ]
 
@@ -417,6 +425,15 @@ def main():
         return 2
 
     notes = []
+    if not (os.path.exists(os.path.join(builddir, "bench", "gc_bench")) or
+            os.path.exists(os.path.join(srcdir, "bench", "gc_bench.py"))):
+        if any(r.name == "gc_bench" for r in rows) and only:
+            notes.append("gc_bench: bench/gc_bench.c and bench/gc_bench.py are not in this "
+                         "tree: row left out")
+        rows = [r for r in rows if r.name != "gc_bench"]
+        if not rows:
+            print("bench: " + notes[-1], file=sys.stderr)
+            return 0
     # allocators: name -> preload path (None for glibc); missing ones noted
     known = [SUBJECT] + [n for n, _ in PEERS]
     for a in want_alloc:
@@ -489,14 +506,14 @@ def main():
         if row.kind == "alloc":
             for name in available:
                 cells[(row.name, name)] = (row.prog, row.args, preload.get(name), row.env,
-                                           row.metric, row.mem_metric)
+                                           row.metric, row.mem_metric, True)
         else:
             for v in row.variants:
                 if v.alloc and v.alloc not in available:
                     continue
                 cells[(row.name, v.column)] = (v.prog, v.args,
                                                preload.get(v.alloc) if v.alloc else None,
-                                               v.env, v.metric, None)
+                                               v.env, v.metric, None, v.scaled)
 
     results = {key: [] for key in cells}
     dead = {}           # key -> Result explaining why it stops being run
@@ -513,15 +530,16 @@ def main():
                 key = (row.name, col)
                 if key in dead:
                     continue
-                prog, argv, pre, env, metric, mem_metric = cells[key]
+                prog, argv, pre, env, metric, mem_metric, scaled = cells[key]
                 exe = resolve(prog, argv)
                 if prog != PY and not os.path.exists(exe[0]):
                     res = Result("skipped", note="%s was not built" % prog)
+                elif prog == PY and not os.path.exists(exe[1]):
+                    res = Result("skipped", note="%s does not exist" % exe[1])
                 else:
-                    if prog != PY:
-                        exe[1:1] = ["-s", "%g" % scale]
-                    else:
-                        exe[2:2] = ["-s", "%g" % scale]
+                    if scaled:
+                        at = 2 if prog == PY else 1
+                        exe[at:at] = ["-s", "%g" % scale]
                     res = run_process(exe, child_env(env), pre, timeout)
                     if res.status == "ok" and metric and metric not in res.metrics:
                         res = Result("failed", note="did not report metric %s" % metric)
@@ -544,7 +562,7 @@ def main():
     # medians
     summary = {}
     for key, rs in results.items():
-        prog, argv, pre, env, metric, mem_metric = cells[key]
+        prog, argv, pre, env, metric, mem_metric, _ = cells[key]
         ok = [x for x in rs if x.status == "ok"]
         if key in dead and dead[key].status != "ok" and not ok:
             summary[key] = {"status": dead[key].status, "note": dead[key].note}
