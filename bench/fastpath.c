@@ -7,7 +7,7 @@
 int main(int argc, char **argv)
 {
     bench_opts o = bench_parse(argc, argv, 1);
-    uint64_t n = bench_iters(&o, 30e6), i;
+    uint64_t n = bench_iters(&o, 40e6), i;
     unsigned long sum = 0;
 
     for (i = 0; i < n; i++) {

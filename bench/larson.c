@@ -44,7 +44,7 @@ int main(int argc, char **argv)
 {
     bench_opts o = bench_parse(argc, argv, 2);
     int t = o.threads, i;
-    uint64_t total = bench_iters(&o, 12e6);
+    uint64_t total = bench_iters(&o, 20e6);
     uint64_t epochs = 40, e, steps = total / epochs / (uint64_t)t + 1;
     work *w = calloc((size_t)t, sizeof *w);
     pthread_t *th = calloc((size_t)t, sizeof *th);

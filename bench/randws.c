@@ -11,7 +11,7 @@
 int main(int argc, char **argv)
 {
     bench_opts o = bench_parse(argc, argv, 1);
-    uint64_t n = bench_iters(&o, 8e6), i;
+    uint64_t n = bench_iters(&o, 12e6), i;
     void **slot = calloc(SLOTS, sizeof *slot);
     bench_rng rng;
     unsigned long sum = 0;

@@ -14,7 +14,7 @@
 int main(int argc, char **argv)
 {
     bench_opts o = bench_parse(argc, argv, 1);
-    uint64_t n = bench_iters(&o, 1.2e6), i;
+    uint64_t n = bench_iters(&o, 2e6), i;
     unsigned char *buf[BUILDERS];
     size_t size[BUILDERS];
     unsigned long done = 0;

@@ -57,8 +57,8 @@ PEER_PACKAGES = {
     "mimalloc": "libmimalloc2.0",
     "tcmalloc": "libtcmalloc-minimal4",
 }
-FULL_SCALE, QUICK_SCALE = 1.0, 0.3
-FULL_ROUNDS, QUICK_ROUNDS = 7, 5
+FULL_SCALE, QUICK_SCALE = 1.0, 0.25
+FULL_ROUNDS, QUICK_ROUNDS = 9, 5
 
 
 # ---------------------------------------------------------------------------
@@ -104,7 +104,7 @@ def alloc_rows():
             "bench/randws"),
         Row("larson", "larson: 2 threads per epoch, new threads free the blocks of exited ones",
             "bench/larson", ["-t", "2"]),
-        Row("prodcons", "producer thread mallocs, consumer thread frees (ring of 4,096)",
+        Row("prodcons", "a producer thread mallocs, a consumer thread frees (batches of 32 via a ring)",
             "bench/prodcons", ["-t", "2"]),
         Row("xfree", "two threads each free the other's blocks", "bench/xfree"),
         Row("realloc", "16 buffers grow 16 B -> 64 KiB by 1/8 steps (string builders)",
@@ -670,6 +670,7 @@ def alloc_table(rows, available, summary, field, fmt, title, lines):
     lines.append("|---|" + "---:|" * len(available) + ("---|" if SUBJECT in available else "")
                  + ("---:|" if field == "time" else ""))
     per_alloc = {a: [] for a in available}
+    tally = {"wins": 0, "loses": 0, "other": 0}
     for row in arows:
         vals, ratios, best_peer = alloc_ratios(row, available, summary, field)
         best = min(vals, key=vals.get) if vals else None
@@ -688,7 +689,15 @@ def alloc_table(rows, available, summary, field, fmt, title, lines):
         name = row.name + (" (reference)" if row.reference else "")
         line = "| %s | %s" % (name, " | ".join(cells))
         if SUBJECT in available:
-            line += " | " + verdict(ratios.get(SUBJECT), best_peer)
+            st = summary.get((row.name, SUBJECT), {}).get("status")
+            if st != "ok":
+                line += " | **%s**" % st
+                tally["other"] += 1
+            else:
+                r = ratios.get(SUBJECT)
+                line += " | " + verdict(r, best_peer)
+                if r is not None and not row.reference:
+                    tally["wins" if r < 1 else "loses"] += 1
         if field == "time":
             sp = [summary[(row.name, a)]["spread"] for a in vals]
             line += " | %s" % ("%.0f%%" % (100 * max(sp)) if sp else "-")
@@ -706,6 +715,14 @@ def alloc_table(rows, available, summary, field, fmt, title, lines):
         if field == "time":
             line += " | "
         lines.append(line + " |")
+    if SUBJECT in available and len(available) > 1:
+        lines.append("")
+        lines.append("rcmalloc beats every peer in %d row%s and loses to at least one in %d%s "
+                     "(reference rows not counted)." % (
+                         tally["wins"], "" if tally["wins"] == 1 else "s", tally["loses"],
+                         "; %d rcmalloc cell%s did not complete" % (
+                             tally["other"], "" if tally["other"] == 1 else "s")
+                         if tally["other"] else ""))
     lines.append("")
 
 
@@ -752,6 +769,8 @@ def lifetime_table(rows, summary, lines):
             v = verdict(ratio, best_alt).replace("best peer ", "")
         elif summary.get((r.name, r.subject), {}).get("status") == "skipped":
             v = "skipped: " + summary[(r.name, r.subject)].get("note", "")
+        elif summary.get((r.name, r.subject), {}).get("status") == "failed":
+            v = "**failed**: " + summary[(r.name, r.subject)].get("note", "")
         else:
             v = "n/a"
         lines.append("| %s | %s | %s |" % (r.name, " | ".join(cells), v))

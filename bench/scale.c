@@ -47,7 +47,7 @@ int main(int argc, char **argv)
 {
     bench_opts o = bench_parse(argc, argv, 1);
     int t = o.threads, i;
-    uint64_t total = bench_iters(&o, 12e6);
+    uint64_t total = bench_iters(&o, 30e6);
     work *w = aligned_alloc(64, sizeof *w * (size_t)t);
     pthread_t *th = calloc((size_t)t, sizeof *th);
     unsigned long sum = 0;
