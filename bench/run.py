@@ -58,7 +58,7 @@ PEER_PACKAGES = {
     "tcmalloc": "libtcmalloc-minimal4",
 }
 FULL_SCALE, QUICK_SCALE = 1.0, 0.25
-FULL_ROUNDS, QUICK_ROUNDS = 9, 5
+FULL_ROUNDS, QUICK_ROUNDS = 11, 5
 
 
 # ---------------------------------------------------------------------------
@@ -670,7 +670,7 @@ def alloc_table(rows, available, summary, field, fmt, title, lines):
     lines.append("|---|" + "---:|" * len(available) + ("---|" if SUBJECT in available else "")
                  + ("---:|" if field == "time" else ""))
     per_alloc = {a: [] for a in available}
-    tally = {"wins": 0, "loses": 0, "other": 0}
+    tally = {"wins": 0, "loses": 0, "even": 0, "other": 0}
     for row in arows:
         vals, ratios, best_peer = alloc_ratios(row, available, summary, field)
         best = min(vals, key=vals.get) if vals else None
@@ -697,7 +697,8 @@ def alloc_table(rows, available, summary, field, fmt, title, lines):
                 r = ratios.get(SUBJECT)
                 line += " | " + verdict(r, best_peer)
                 if r is not None and not row.reference:
-                    tally["wins" if r < 1 else "loses"] += 1
+                    tally["even" if abs(r - 1) < 0.005 else
+                          "wins" if r < 1 else "loses"] += 1
         if field == "time":
             sp = [summary[(row.name, a)]["spread"] for a in vals]
             line += " | %s" % ("%.0f%%" % (100 * max(sp)) if sp else "-")
@@ -717,9 +718,11 @@ def alloc_table(rows, available, summary, field, fmt, title, lines):
         lines.append(line + " |")
     if SUBJECT in available and len(available) > 1:
         lines.append("")
-        lines.append("rcmalloc beats every peer in %d row%s and loses to at least one in %d%s "
-                     "(reference rows not counted)." % (
-                         tally["wins"], "" if tally["wins"] == 1 else "s", tally["loses"],
+        lines.append("rcmalloc beats every peer in %d row%s, is within 0.5%% of the best peer "
+                     "in %d and loses to at least one peer in %d%s (reference rows not "
+                     "counted)." % (
+                         tally["wins"], "" if tally["wins"] == 1 else "s", tally["even"],
+                         tally["loses"],
                          "; %d rcmalloc cell%s did not complete" % (
                              tally["other"], "" if tally["other"] == 1 else "s")
                          if tally["other"] else ""))
