@@ -28,6 +28,7 @@ Outputs (in <builddir>/bench/results/, copied to --results-dir if given):
   raw.csv       one line per process run
   summary.csv   one line per cell (medians, ratios)
   chart.svg     ratios to the best peer, time and memory (gnuplot)
+  chart.png     the same chart as a PNG
 """
 
 import argparse
@@ -595,9 +596,9 @@ def main():
         w.writeheader()
         w.writerows(raw)
     write_summary(os.path.join(outdir, "summary.csv"), rows, available, summary)
-    chart = plot(args.gnuplot or shutil.which("gnuplot") or "", outdir, rows, available,
-                 summary)
-    files = ["report.md", "raw.csv", "summary.csv"] + ([chart] if chart else [])
+    charts = plot(args.gnuplot or shutil.which("gnuplot") or "", outdir, rows, available,
+                  summary)
+    files = ["report.md", "raw.csv", "summary.csv"] + charts
     print("bench: results in %s (%s)" % (outdir, ", ".join(files)), file=sys.stderr)
     if args.results_dir:
         try:
@@ -859,7 +860,7 @@ def plot(gnuplot, outdir, rows, available, summary):
     (time on top, memory below), log scale, line at 1."""
     arows = [r for r in rows if r.kind == "alloc"]
     if not gnuplot or not arows or len(available) < 2:
-        return None
+        return []
     for field, fn in (("time", "chart-time.dat"), ("mem_kb", "chart-mem.dat")):
         with open(os.path.join(outdir, fn), "w") as f:
             f.write("workload " + " ".join(available) + "\n")
@@ -876,8 +877,8 @@ def plot(gnuplot, outdir, rows, available, summary):
                         + "\n")
     n = len(available)
     script = """
-set terminal svg size 1200,900 dynamic font 'sans,11' background '#ffffff'
-set output 'chart.svg'
+set terminal @TERM@
+set output '@OUT@'
 set datafile missing '?'
 set style data histograms
 set style histogram clustered gap 1
@@ -896,13 +897,20 @@ set title 'memory (peak RSS; frag: RSS after refill)'
 plot for [i=2:%(cols)d] 'chart-mem.dat' using i:xtic(1) title columnheader(i), 1 with lines dt 2 lc rgb 'black' notitle
 unset multiplot
 """ % {"cols": n + 1}
-    with open(os.path.join(outdir, "chart.gp"), "w") as f:
-        f.write(script)
-    r = subprocess.run([gnuplot, "chart.gp"], cwd=outdir, capture_output=True, text=True)
-    if r.returncode != 0:
-        print("bench: gnuplot failed: %s" % r.stderr.strip()[:300], file=sys.stderr)
-        return None
-    return "chart.svg"
+    made = []
+    for name, term in (("chart.svg", "svg size 1200,900 dynamic font 'sans,11' "
+                                     "background '#ffffff'"),
+                       ("chart.png", "pngcairo size 1200,900 font 'sans,10'")):
+        gp = name.replace(".", "-") + ".gp"
+        with open(os.path.join(outdir, gp), "w") as f:
+            f.write(script.replace("@TERM@", term).replace("@OUT@", name))
+        r = subprocess.run([gnuplot, gp], cwd=outdir, capture_output=True, text=True)
+        if r.returncode != 0:
+            print("bench: gnuplot (%s) failed: %s" % (name, r.stderr.strip()[:300]),
+                  file=sys.stderr)
+        else:
+            made.append(name)
+    return made
 
 
 if __name__ == "__main__":
