@@ -72,7 +72,6 @@ void _rc_init_slow(void)
 
     /* From here on allocating is fine. */
     pthread_atfork(fork_prepare, fork_parent, fork_child);
-    _rc_large_init();
     if (_rc_opt.verbose)
         _rc_options_print();
 }

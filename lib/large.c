@@ -33,7 +33,7 @@ static _Atomic(size_t) huge_slot_bytes;   /* for stats: free, though jemalloc's 
    returned with MADV_DONTNEED (muzzy decay 0: RSS really falls).  A user's
    MALLOC_CONF dirty_decay_ms is respected unless RCMALLOC_LARGE_DECAY_MS is
    set too; every other MALLOC_CONF setting applies as usual. */
-void _rc_large_init(void)
+static void large_init(void)
 {
     size_t sz = sizeof large_arena;
     if (mallctl("arenas.create", &large_arena, &sz, NULL, 0) != 0)
@@ -57,6 +57,29 @@ void _rc_large_init(void)
     large_flags = MALLOCX_ARENA(large_arena);
 }
 
+/* jemalloc is set up on the first large request, not at start: a program
+   that never makes one never pays for jemalloc's metadata (about 2 MiB of
+   resident memory). */
+static pthread_once_t large_once = PTHREAD_ONCE_INIT;
+static atomic_bool large_ready;
+
+static RC_NOINLINE void large_start(void)
+{
+    pthread_once(&large_once, large_init);
+    atomic_store_explicit(&large_ready, true, memory_order_release);
+}
+
+RC_INLINE void large_ensure(void)
+{
+    if (rc_unlikely(!atomic_load_explicit(&large_ready, memory_order_acquire)))
+        large_start();
+}
+
+void _rc_large_init(void)
+{
+    large_ensure();
+}
+
 static void *huge_reuse(size_t size)
 {
     void *c = atomic_exchange_explicit(&huge_slot, NULL, memory_order_acquire);
@@ -78,6 +101,7 @@ void *_rc_large_malloc(size_t size, size_t align, bool zero)
         errno = ENOMEM;
         return NULL;
     }
+    large_ensure();
     if (size >= RC_HUGE_MIN && align <= RC_ALIGN && !zero && _rc_opt.large_cache) {
         void *c = huge_reuse(size);
         if (c)
