@@ -67,6 +67,7 @@ static void *checked_large_alloc(size_t size, size_t align, bool zero)
 
 static void *alloc_aligned(size_t size, size_t align, bool zero)
 {
+    _rc_ensure_init();             /* the first request may be a large one */
     if (rc_unlikely(_rc_checked & RC_CHECK_DEBUG))
         return _rc_debug_malloc(size, align, zero);
     unsigned cls = align <= RC_ALIGN ? (size <= _rc_small_max ? _rc_class_of(size) : RC_NCLASSES)

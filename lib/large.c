@@ -30,15 +30,11 @@ static _Atomic(size_t) huge_slot_bytes;   /* for stats: free, though jemalloc's 
 
 /* Our own jemalloc arena for every large block, so that its settings are
    ours: freed extents stay dirty for RCMALLOC_LARGE_DECAY_MS and are then
-   returned with MADV_DONTNEED (muzzy decay 0: RSS really falls).  A user's
+   returned with MADV_DONTNEED (jemalloc's muzzy decay is 0).  A user's
    MALLOC_CONF dirty_decay_ms is respected unless RCMALLOC_LARGE_DECAY_MS is
    set too; every other MALLOC_CONF setting applies as usual. */
 static void large_init(void)
 {
-    size_t sz = sizeof large_arena;
-    if (mallctl("arenas.create", &large_arena, &sz, NULL, 0) != 0)
-        return;                                   /* keep jemalloc's defaults */
-    char name[64];
     extern char **environ;
     bool user_decay = false, env_decay = false;
     for (char **e = environ; e && *e; e++) {
@@ -47,14 +43,20 @@ static void large_init(void)
         if (!strncmp(*e, "RCMALLOC_LARGE_DECAY_MS=", 24))
             env_decay = true;
     }
-    if (env_decay || !user_decay) {
-        ssize_t dirty = _rc_opt.large_decay_ms, muzzy = 0;
-        _rc_format(name, sizeof name, "arena.%u.dirty_decay_ms", large_arena);
-        mallctl(name, NULL, NULL, &dirty, sizeof dirty);
-        _rc_format(name, sizeof name, "arena.%u.muzzy_decay_ms", large_arena);
-        mallctl(name, NULL, NULL, &muzzy, sizeof muzzy);
-    }
-    large_flags = MALLOCX_ARENA(large_arena);
+    /* The decay time is given as the default for new arenas while ours is
+       created, then the old default is put back.  (Setting
+       arena.<i>.dirty_decay_ms on a live arena in jemalloc 5.3 makes it
+       purge every freed extent at once, whatever the value.) */
+    ssize_t old = 0, dirty = _rc_opt.large_decay_ms;
+    size_t sz = sizeof old;
+    bool set = (env_decay || !user_decay) &&
+               mallctl("arenas.dirty_decay_ms", &old, &sz, &dirty, sizeof dirty) == 0;
+    sz = sizeof large_arena;
+    bool made = mallctl("arenas.create", &large_arena, &sz, NULL, 0) == 0;
+    if (set)
+        mallctl("arenas.dirty_decay_ms", NULL, NULL, &old, sizeof old);
+    if (made)
+        large_flags = MALLOCX_ARENA(large_arena);   /* else jemalloc's defaults */
 }
 
 /* jemalloc is set up on the first large request, not at start: a program
