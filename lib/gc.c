@@ -157,7 +157,7 @@ static inline rc_gc_head *gc_of_child(void *child)
 static inline int traverse(rc_gc_head *g, rc_visit_fn visit, void *arg)
 {
     void *obj = rc_obj_of_gc(g);
-    return rc_type_of(obj)->traverse(obj, visit, arg);
+    return rc_type_fast(obj)->traverse(obj, visit, arg);
 }
 
 static inline int64_t refcnt_of(rc_gc_head *g)
@@ -170,15 +170,20 @@ static inline int64_t refcnt_of(rc_gc_head *g)
 
 static void update_refs(rc_gc_head *young)
 {
+    /* Reset every touched flag, then (after one full fence) read every
+       count: a touch that lands before its reset came after its refcount
+       change, which the read then sees; one that lands after it stays set.
+       One fence between two passes orders each reset before each read as
+       a seq_cst store and load per object would, without a locked
+       instruction per object. */
     for (rc_gc_head *g = young->next; g != young; g = g->next) {
-        /* Reset, then read the count (both seq_cst): a touch that lands
-           before the reset came after its refcount change, which the read
-           then sees; one that lands after it stays set. */
-        atomic_store(&g->touched, 0);
-        g->gc_refs = refcnt_of(g);
+        atomic_store_explicit(&g->touched, 0, memory_order_relaxed);
         g->flags |= GC_COLLECTING;
         g->flags &= ~GC_UNREACHABLE;
     }
+    atomic_thread_fence(memory_order_seq_cst);
+    for (rc_gc_head *g = young->next; g != young; g = g->next)
+        g->gc_refs = refcnt_of(g);
 }
 
 static int visit_decref(void *child, void *arg)
@@ -329,7 +334,7 @@ static void handle_weakrefs(rc_gc_head *unreachable)
     /* weakrefs that are garbage themselves never call back */
     for (g = unreachable->next; g != unreachable; g = g->next) {
         void *obj = rc_obj_of_gc(g);
-        if (rc_type_of(obj) == &_rc_weakref_type)
+        if (rc_type_fast(obj) == &_rc_weakref_type)
             _rc_weakref_disarm(obj);
     }
     rc_weakref *cbs = NULL;
@@ -368,7 +373,7 @@ static void delete_garbage(rc_gc_head *unreachable, rc_gc_head *old)
         /* pinned: clear cannot kill obj itself; it dies when unpinned */
         g->flags &= ~(GC_COLLECTING | GC_UNREACHABLE);
         list_move(g, old);
-        const rc_type *t = rc_type_of(obj);
+        const rc_type *t = rc_type_fast(obj);
         if (t->clear != NULL)
             t->clear(obj);
     }

@@ -114,6 +114,13 @@ static inline const rc_type *rc_type_word_type(uintptr_t w)
 {
     return (const rc_type *)(w & ~RC_F_MASK);
 }
+/* rc_type_of for a live object, inlined (the exported one goes through the
+   GOT: the collector calls this once per object per pass). */
+static inline const rc_type *rc_type_fast(const void *obj)
+{
+    return rc_type_word_type(atomic_load_explicit(&rc_head_of(obj)->type,
+                                                  memory_order_relaxed));
+}
 
 /* ---- object.c ---------------------------------------------------------- */
 
