@@ -8,9 +8,10 @@
  * Invariants (each heap's lists are touched only by its own thread):
  *   - cur[c] is the head of class c's queue, or &_rc_pool_empty when the
  *     queue is empty; tail[c] is its last pool or NULL;
- *   - cache[c] holds free blocks of class c from this heap's own pools only
- *     (they count as used there); remote[] holds blocks of other heaps'
- *     pools on their way back;
+ *   - cache[c] holds free blocks of class c from our own pools (they count
+ *     as used there until returned); return_blocks also sends home any
+ *     block of a pool that changed hands meanwhile; remote[] holds blocks
+ *     of other heaps' pools on their way back;
  *   - a pool is on exactly one of: a class queue (in_full == 0), the full
  *     list (in_full == 1), the empty cache, the abandoned list, or free in
  *     its arena;
@@ -348,17 +349,24 @@ static void pool_returned(rc_heap_t *h, rc_pool_t *p)
     retire(h, p);
 }
 
-/* Put a list of our own blocks back into their pools. */
+static void remote_add(rc_heap_t *h, rc_pool_t *p, rc_block_t *b);
+
+/* Put a list of blocks back where they belong: ours into their pools, other
+   heaps' (a class cache holds those too) into the batches for their owners. */
 static void return_blocks(rc_heap_t *h, rc_block_t *b)
 {
     while (b) {
         rc_block_t *next = b->next;
         rc_pool_t *p = _rc_pool_of(b);
-        b->next = p->free;
-        p->free = b;
-        p->nfree++;
-        if (--p->used == 0 || p->in_full)
-            pool_returned(h, p);
+        if (rc_unlikely(atomic_load_explicit(&p->owner, memory_order_relaxed) != h)) {
+            remote_add(h, p, b);
+        } else {
+            b->next = p->free;
+            p->free = b;
+            p->nfree++;
+            if (--p->used == 0 || p->in_full)
+                pool_returned(h, p);
+        }
         b = next;
     }
 }
@@ -385,7 +393,7 @@ void _rc_cache_flush(rc_heap_t *h, unsigned cls)
 
 static void remote_flush(rc_remote_t *r)
 {
-    _rc_pool_free_remote(r->pool, r->head, r->tail);
+    _rc_pool_free_remote(r->pool, r->head, r->tail, r->count);
     r->pool = NULL;
     r->count = 0;
 }
@@ -403,22 +411,10 @@ static void remote_flush_all(rc_heap_t *h)
    reclaimed on the spot; otherwise the block is batched per pool, so the
    owner sees one CAS per RC_REMOTE_BATCH blocks; a thread with no heap of
    its own hands each block over at once. */
-void _rc_free_remote(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
+/* Batch a block for the heap that owns its pool: one CAS per
+   RC_REMOTE_BATCH blocks. */
+static void remote_add(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
 {
-    if (h == &_rc_heap_empty) {
-        b->next = NULL;
-        _rc_pool_free_remote(p, b, b);
-        return;
-    }
-    if (atomic_load_explicit(&p->owner, memory_order_relaxed) == NULL && h->live &&
-        reclaim(h, p)) {
-        /* Straight back into the pool, not the class cache: a cache holding
-           one block of each of many reclaimed pools would pin them all
-           (a thread joining thousands of short-lived ones does just that). */
-        b->next = NULL;
-        return_blocks(h, b);
-        return;
-    }
     unsigned i = (unsigned)(((uintptr_t)p >> RC_POOL_SHIFT) % RC_REMOTE_SLOTS);
     rc_remote_t *r = &h->remote[i];
     if (r->pool != p) {
@@ -438,18 +434,40 @@ void _rc_free_remote(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
     }
 }
 
+void _rc_free_remote(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
+{
+    if (h == &_rc_heap_empty) {
+        b->next = NULL;
+        _rc_pool_free_remote(p, b, b, 1);
+        return;
+    }
+    if (atomic_load_explicit(&p->owner, memory_order_relaxed) == NULL && h->live &&
+        reclaim(h, p)) {
+        /* Straight back into the pool, not the class cache: a cache holding
+           one block of each of many reclaimed pools would pin them all
+           (a thread joining thousands of short-lived ones does just that). */
+        b->next = NULL;
+        return_blocks(h, b);
+        return;
+    }
+    /* Batched back to the owner.  (Keeping it in our class cache for reuse
+       here, as tcmalloc does, made two threads trading blocks 25% faster
+       but tripled their resident memory: measured, not adopted.) */
+    remote_add(h, p, b);
+}
+
 /* Every cached block back to its pool (thread exit, malloc_trim). */
 void _rc_heap_flush_all(rc_heap_t *h)
 {
     if (h == &_rc_heap_empty)
         return;
-    remote_flush_all(h);
     for (unsigned c = 0; c < RC_NCLASSES; c++) {
         rc_block_t *b = h->cache[c].head;
         h->cache[c].head = NULL;
         h->cache[c].count = 0;
         return_blocks(h, b);
     }
+    remote_flush_all(h);             /* after the caches: they add to it */
     process_delayed(h);
 }
 

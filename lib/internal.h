@@ -137,7 +137,11 @@
 #define RC_GROW_MIN      65536                      /* realloc out of the pools */
 #define RC_CACHE_BYTES   32768                      /* per class per thread */
 #define RC_REMOTE_SLOTS  8                          /* pools batched for remote free */
-#define RC_REMOTE_BATCH  32                         /* blocks per remote hand-off */
+#define RC_REMOTE_BATCH  16                         /* blocks per remote hand-off */
+#define RC_BATCH_MASK    ((uintptr_t)RC_REMOTE_BATCH - 1) /* n - 1 in a tail pointer */
+#if RC_REMOTE_BATCH > RC_ALIGN
+#error "a batch's size must fit in the low bits of a 16-byte-aligned pointer"
+#endif
 
 #if (RC_ARENA_SHIFT - RC_POOL_SHIFT) != 6
 #error "the arena free-pool masks are 64-bit: arena size / pool size must be 64"
@@ -309,7 +313,7 @@ bool  _rc_pool_extend(rc_pool_t *pool);          /* carve more blocks */
 void  _rc_pool_collect(rc_pool_t *pool);         /* take back thread_free */
 bool  _rc_pool_try_mark_full(rc_pool_t *pool);   /* false: remote frees pending */
 void  _rc_pool_set_tag(rc_pool_t *pool, uintptr_t tag); /* waits out DELAYING */
-void  _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *head, rc_block_t *tail);
+void  _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *head, rc_block_t *tail, uint32_t n);
 
 /* ---- heap.c ------------------------------------------------------------- */
 void *_rc_malloc_slow(rc_heap_t *heap, unsigned cls);

@@ -61,7 +61,10 @@ bool _rc_pool_extend(rc_pool_t *pool)
     return true;
 }
 
-/* Move every block other threads freed onto the owner's free list. */
+/* Move every block other threads freed onto the owner's free list.  The
+   list is a chain of batches (see _rc_pool_free_remote), so this reads two
+   blocks per batch, not every block: those blocks were last written on
+   another core. */
 void _rc_pool_collect(rc_pool_t *pool)
 {
     uintptr_t tf = atomic_load_explicit(&pool->thread_free, memory_order_relaxed);
@@ -71,11 +74,14 @@ void _rc_pool_collect(rc_pool_t *pool)
     } while (!atomic_compare_exchange_weak_explicit(&pool->thread_free, &tf,
                  tf & RC_TAG_MASK, memory_order_acquire, memory_order_relaxed));
 
-    rc_block_t *head = (rc_block_t *)(tf & ~RC_TAG_MASK), *tail = head;
-    uint32_t n = 1;
-    while (tail->next) {
-        tail = tail->next;
-        n++;
+    rc_block_t *head = (rc_block_t *)(tf & ~RC_TAG_MASK), *tail;
+    uint32_t n = 0;
+    for (rc_block_t *b = head;; b = tail->next) {
+        uintptr_t info = ((uintptr_t *)b)[1];
+        tail = (rc_block_t *)(info & ~RC_BATCH_MASK);
+        n += (uint32_t)(info & RC_BATCH_MASK) + 1;
+        if (tail->next == NULL)
+            break;
     }
     tail->next = pool->free;
     pool->free = head;
@@ -122,11 +128,14 @@ bool _rc_pool_try_mark_full(rc_pool_t *pool)
     }
 }
 
-/* Blocks head..tail (linked) freed by a thread that does not own the pool:
-   no lock, one CAS (two more, rarely, to wake an owner whose pool was
-   full). */
-void _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *head, rc_block_t *tail)
+/* A batch of n (1..RC_REMOTE_BATCH) blocks head..tail, linked, freed by a
+   thread that does not own the pool: no lock, one CAS (two more, rarely, to
+   wake an owner whose pool was full).  The head's second word records the
+   batch's tail and n - 1 (blocks are 16-byte aligned and at least 16 bytes
+   long), so _rc_pool_collect can hop from batch to batch. */
+void _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *head, rc_block_t *tail, uint32_t n)
 {
+    ((uintptr_t *)head)[1] = (uintptr_t)tail | (n - 1);
     uintptr_t tf = atomic_load_explicit(&pool->thread_free, memory_order_relaxed);
     uintptr_t ntf;
     bool delayed;
