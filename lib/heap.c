@@ -498,8 +498,9 @@ void *_rc_malloc_slow(rc_heap_t *h, unsigned cls)
         if (h->cache[cls].head)
             goto pop;
     }
-    if (h->remote_used)
-        remote_flush_all(h);         /* don't sit on other threads' blocks */
+    if (h->remote_used && (++h->slow_ticks & 7) == 0)
+        remote_flush_all(h);         /* don't sit on other threads' blocks for
+                                        long, but let batches fill first */
     if (atomic_load_explicit(&h->delayed, memory_order_relaxed)) {
         process_delayed(h);
         if (h->cache[cls].head)

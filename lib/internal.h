@@ -136,7 +136,7 @@
 #define RC_HEAP_EMPTY_MAX 4                         /* empty pools a heap keeps */
 #define RC_GROW_MIN      65536                      /* realloc out of the pools */
 #define RC_CACHE_BYTES   32768                      /* per class per thread */
-#define RC_REMOTE_SLOTS  8                          /* pools batched for remote free */
+#define RC_REMOTE_SLOTS  32                         /* pools batched for remote free */
 #define RC_REMOTE_BATCH  16                         /* blocks per remote hand-off */
 #define RC_BATCH_MASK    ((uintptr_t)RC_REMOTE_BATCH - 1) /* n - 1 in a tail pointer */
 #if RC_REMOTE_BATCH > RC_ALIGN
@@ -233,7 +233,8 @@ typedef struct rc_heap {
     unsigned   nempty;
     _Atomic(rc_block_t *) delayed; /* remote frees into our full pools */
     rc_remote_t remote[RC_REMOTE_SLOTS]; /* our frees into others' pools */
-    unsigned   remote_used;        /* bit i: remote[i] holds blocks */
+    uint32_t   remote_used;        /* bit i: remote[i] holds blocks */
+    unsigned   slow_ticks;         /* malloc slow paths, to pace remote flushes */
     struct rc_heap *next_all;      /* all live heaps (stats, fork) */
     struct rc_heap *prev_all;
     pthread_t  thread;
