@@ -23,13 +23,17 @@ unsigned _rc_checked;
 
 /* ---- valgrind: pool blocks announced to memcheck ----------------------------- */
 
+/* The whole block is announced, not just the bytes asked for: a program may
+   use all of malloc_usable_size(), and under valgrind that must not be an
+   error.  (So a read past the request but inside the block goes unseen, and
+   a leak is reported at the block's size.) */
 static void *checked_pool_alloc(unsigned cls, size_t size, bool zero)
 {
     rc_track_quiet();
     void *p = fast_alloc_class(cls);
     rc_track_loud();
     if (p) {
-        rc_track_malloc(p, size, zero);
+        rc_track_malloc(p, _rc_class_size[cls], zero);
         if (zero)
             memset(p, 0, size);
     }
@@ -57,9 +61,11 @@ static void checked_pool_free(void *ptr)
 
 static void *checked_large_alloc(size_t size, size_t align, bool zero)
 {
+    rc_track_quiet();              /* jemalloc writes into memory we freed */
     void *p = _rc_large_malloc(size, align, zero);
+    rc_track_loud();
     if (p)
-        rc_track_malloc(p, size, zero);
+        rc_track_malloc(p, _rc_large_usable(p), zero);
     return p;
 }
 
@@ -102,8 +108,13 @@ void _rc_free_generic(void *ptr)
         _rc_debug_free(ptr, "free");
         return;
     }
-    if (rc_unlikely(_rc_checked))
+    if (rc_unlikely(_rc_checked)) {
         rc_track_free(ptr);
+        rc_track_quiet();
+        _rc_large_free(ptr);
+        rc_track_loud();
+        return;
+    }
     _rc_large_free(ptr);
 }
 
