@@ -351,22 +351,33 @@ static void pool_returned(rc_heap_t *h, rc_pool_t *p)
 
 static void remote_add(rc_heap_t *h, rc_pool_t *p, rc_block_t *b);
 
-/* Put a list of blocks back where they belong: ours into their pools, other
-   heaps' (a class cache holds those too) into the batches for their owners. */
+/* Put a list of blocks back where they belong: ours into their pools, any
+   other heap's into the batches for its owner.  Neighbours in the list
+   often share a pool (a cache fills in runs), so each run of one pool is
+   spliced in whole: one pool update per run, no write per block. */
 static void return_blocks(rc_heap_t *h, rc_block_t *b)
 {
     while (b) {
-        rc_block_t *next = b->next;
         rc_pool_t *p = _rc_pool_of(b);
         if (rc_unlikely(atomic_load_explicit(&p->owner, memory_order_relaxed) != h)) {
+            rc_block_t *next = b->next;
             remote_add(h, p, b);
-        } else {
-            b->next = p->free;
-            p->free = b;
-            p->nfree++;
-            if (--p->used == 0 || p->in_full)
-                pool_returned(h, p);
+            b = next;
+            continue;
         }
+        rc_block_t *tail = b;
+        uint32_t n = 1;
+        while (tail->next && _rc_pool_of(tail->next) == p) {
+            tail = tail->next;
+            n++;
+        }
+        rc_block_t *next = tail->next;
+        tail->next = p->free;
+        p->free = b;
+        p->nfree += n;
+        p->used -= n;
+        if (p->used == 0 || p->in_full)
+            pool_returned(h, p);
         b = next;
     }
 }
