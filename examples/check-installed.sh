@@ -17,12 +17,7 @@
 # The example needs the object-lifetime layer: if it fails to link only
 # because rc_* functions are missing from the library, that is reported and
 # the test is skipped (77) -- after every other check has passed.
-# A sanitizer runtime must come first in a process, so a library built with
-# -fsanitize cannot be preloaded (and valgrind cannot run it): skip.
-if ldd ./.libs/librcmalloc.so 2>/dev/null | grep -qE 'lib(a|ub|t|hwa)san'; then
-  echo "librcmalloc is built with a sanitizer: preloading and valgrind do not apply"
-  exit 77
-fi
+. "$(dirname "$0")/../tests/skip-sanitized.sh"   # exits 77 in a sanitizer build
 set -u
 [ -f man/check.env ] || { echo "check-installed: run from the build directory (make check)"; exit 99; }
 . ./man/check.env

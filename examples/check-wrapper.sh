@@ -1,12 +1,7 @@
 #!/bin/sh
 # check-wrapper.sh -- the rcmalloc command (tools/rcmalloc, from
 # tools/rcmalloc.in) against the build tree's library (make check).
-# A sanitizer runtime must come first in a process, so a library built with
-# -fsanitize cannot be preloaded (and valgrind cannot run it): skip.
-if ldd ./.libs/librcmalloc.so 2>/dev/null | grep -qE 'lib(a|ub|t|hwa)san'; then
-  echo "librcmalloc is built with a sanitizer: preloading and valgrind do not apply"
-  exit 77
-fi
+. "$(dirname "$0")/../tests/skip-sanitized.sh"   # exits 77 in a sanitizer build
 set -u
 [ -f man/check.env ] || { echo "check-wrapper: run from the build directory (make check)"; exit 99; }
 . ./man/check.env

@@ -2,12 +2,7 @@
 # Under valgrind, pool blocks are announced to memcheck (client requests):
 # a leaked block and a read past the end of a block are reported as they
 # would be under glibc.  Skipped (77) without valgrind or its headers.
-# A sanitizer runtime must come first in a process, so a library built with
-# -fsanitize cannot be preloaded (and valgrind cannot run it): skip.
-if ldd ./.libs/librcmalloc.so 2>/dev/null | grep -qE 'lib(a|ub|t|hwa)san'; then
-  echo "librcmalloc is built with a sanitizer: preloading and valgrind do not apply"
-  exit 77
-fi
+. "$(dirname "$0")/../skip-sanitized.sh"   # exits 77 in a sanitizer build
 set -u
 prog=${OPSPROG:-./tests/ops/opsprog}
 command -v valgrind >/dev/null 2>&1 || { echo "valgrind not installed"; exit 77; }
