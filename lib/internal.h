@@ -12,10 +12,14 @@
  *                         │                                     odd alignment
  *                         ▼                                         │
  *   heap.c: the calling thread's heap (initial-exec TLS)            ▼
- *     cur[class] ─▶ pool ─▶ free list of blocks             large.c: jemalloc
- *                         │  (no lock, no atomic)           mallocx/rallocx/
- *                         ▼                                 sdallocx/sallocx/
- *   arena.c: 4 MiB arenas mmap'ed at 4 MiB alignment,        xallocx only
+ *     cache[class]: free blocks, LIFO  ◀─ alloc.h fast     large.c: jemalloc
+ *        │ refill: a pool's whole         paths (no lock,   mallocx/rallocx/
+ *        │ free list; flush: half back    no atomic)        sdallocx/sallocx/
+ *        ▼                                                  xallocx only
+ *     cur[class] ─▶ pool ─▶ free list of blocks
+ *                         │
+ *                         ▼
+ *   arena.c: 4 MiB arenas mmap'ed at 4 MiB alignment,
  *            split into 64 KiB pools, handed out under
  *            one lock; the pagemap says which 4 MiB
  *            of address space are arenas.
@@ -64,10 +68,17 @@
  * not in an arena goes to the jemalloc side.
  *
  * Threads.  Each pool belongs to at most one heap (pool->owner), and each
- * heap to one thread.  The owner pops from and pushes to pool->free with
- * plain loads and stores.  Another thread freeing a block pushes it onto
- * pool->thread_free with a CAS (no lock); the owner takes the whole list
- * back with one CAS when its free list runs dry.
+ * heap to one thread.  malloc pops from, and free (of a block whose pool the
+ * thread owns) pushes onto, the heap's per-class cache: plain loads and
+ * stores, and the block freed last is handed out next while still in the
+ * processor cache.  A cache refills by taking a pool's whole free list
+ * (pool->nfree keeps that O(1)); past its limit it sends the older half back
+ * to the pools, splicing runs of one pool at once.  Cached blocks count as
+ * used in their pools.  Another thread freeing a block batches it per pool
+ * (heap->remote[], up to RC_REMOTE_BATCH) and pushes each batch onto
+ * pool->thread_free with one CAS (no lock); the batch's head records its
+ * tail and size, so the owner, taking the whole list back with one CAS when
+ * its free list runs dry, reads two blocks per batch, not every block.
  *
  * Pool states, per heap:
  *
@@ -88,10 +99,12 @@
  * of that hand-off; the owner waits it out before it abandons the pool, so
  * no thread touches a heap after its pools have been given up.
  *
- * Thread exit (heap.c).  The heap's pools with live blocks are abandoned:
- * owner set to NULL, tag RC_NEVER_DELAYED, pushed on a global list.  Remote
- * frees keep landing on their thread_free lists.  Any thread that needs a
- * pool adopts abandoned ones first.  Empty pools go back to their arena.
+ * Thread exit (heap.c).  The heap's caches and batches are flushed, then its
+ * pools with live blocks are abandoned: owner set to NULL, tag
+ * RC_NEVER_DELAYED, put on a global list.  Remote frees keep landing on
+ * their thread_free lists.  Any thread that needs a pool adopts abandoned
+ * ones first, and a live thread freeing into an abandoned pool takes it
+ * over on the spot.  Empty pools go back to their arena.
  *
  * Returning memory.  Pools freed to an arena stay resident ("dirty", and
  * reused first) for one to two RCMALLOC_PURGE_DELAY_MS periods, then are
@@ -99,8 +112,9 @@
  * bytes of them, all go at once.  An arena whose pools are all free and
  * clean is unmapped (one spare arena is kept).  So RSS falls after a burst.
  *
- * fork (init.c).  The prepare handler takes every global lock (heaps, arenas,
- * abandoned list), parent and child release them.  In the child, heaps of
+ * fork (init.c).  The prepare handler takes every global lock (the object
+ * layer's first, then debug, heaps, abandoned list, arenas), parent and
+ * child release them.  In the child, heaps of
  * threads that no longer exist keep their pools (their blocks stay valid and
  * can be freed; the memory is not reused).
  * ==========================================================================
