@@ -9,7 +9,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   apt-get install -y -qq --no-install-recommends \
     build-essential g++ autoconf automake libtool pkg-config \
     libjemalloc-dev libjemalloc2 libgtest-dev googletest \
-    valgrind mandoc gnuplot-nox python3 \
+    valgrind mandoc man-db gnuplot-nox python3 \
     libmimalloc2.0 libtcmalloc-minimal4 libgc-dev >/dev/null
 fi
 autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
