@@ -26,7 +26,8 @@ struct AlignFn {
     size_t min_alignment;    /* smallest alignment the call accepts */
 };
 
-void *via_posix_memalign(size_t al, size_t n)
+/* the standard-name wrappers are unused in a --disable-override build */
+[[maybe_unused]] void *via_posix_memalign(size_t al, size_t n)
 {
     void *p = (void *)0x1;
     int r = posix_memalign(&p, al, n);
@@ -48,8 +49,8 @@ void *via_rc_posix_memalign(size_t al, size_t n)
     return p;
 }
 
-void *via_aligned_alloc(size_t al, size_t n) { return aligned_alloc(al, n); }
-void *via_memalign(size_t al, size_t n) { return memalign(al, n); }
+[[maybe_unused]] void *via_aligned_alloc(size_t al, size_t n) { return aligned_alloc(al, n); }
+[[maybe_unused]] void *via_memalign(size_t al, size_t n) { return memalign(al, n); }
 void *via_rc_aligned_alloc(size_t al, size_t n) { return rc_aligned_alloc(al, n); }
 
 std::vector<const AlignFn *> align_fns()
