@@ -44,18 +44,7 @@ static void checked_pool_free(void *ptr)
 {
     rc_track_free(ptr);
     rc_track_quiet();
-    rc_pool_t *p = _rc_pool_of(ptr);
-    rc_heap_t *h = _rc_heap_tls;
-    rc_block_t *b = ptr;
-    if (atomic_load_explicit(&p->owner, memory_order_relaxed) == h) {
-        rc_cache_t *c = &h->cache[p->cls];
-        b->next = c->head;
-        c->head = b;
-        if (++c->count > c->limit)
-            _rc_cache_flush(h, p->cls);
-    } else {
-        _rc_free_remote(h, p, b);
-    }
+    free_pool_block(ptr);
     rc_track_loud();
 }
 
@@ -125,12 +114,6 @@ void *_rc_malloc(size_t size)
 
 void _rc_free(void *ptr)
 {
-    fast_free(ptr);
-}
-
-void _rc_free_sized(void *ptr, size_t size)
-{
-    (void)size;   /* the pagemap is as cheap as trusting the size */
     fast_free(ptr);
 }
 

@@ -29,22 +29,29 @@ RC_INLINE void *fast_alloc(size_t size)
     return _rc_malloc_generic(size);
 }
 
+/* Free a block of a pool: onto our class cache if the pool is ours, else
+   toward its owner. */
+RC_INLINE void free_pool_block(void *ptr)
+{
+    rc_pool_t *p = _rc_pool_of(ptr);
+    rc_heap_t *h = _rc_heap_tls;
+    rc_block_t *b = ptr;
+    if (rc_likely(atomic_load_explicit(&p->owner, memory_order_relaxed) == h)) {
+        unsigned cls = p->cls;
+        rc_cache_t *c = &h->cache[cls];
+        b->next = c->head;
+        c->head = b;
+        if (rc_unlikely(++c->count > c->limit))
+            _rc_cache_flush(h, cls);
+        return;
+    }
+    _rc_free_remote(h, p, b);
+}
+
 RC_INLINE void fast_free(void *ptr)
 {
     if (rc_likely(_rc_map_of(ptr) == RC_MAP_FAST)) {
-        rc_pool_t *p = _rc_pool_of(ptr);
-        rc_heap_t *h = _rc_heap_tls;
-        rc_block_t *b = ptr;
-        if (rc_likely(atomic_load_explicit(&p->owner, memory_order_relaxed) == h)) {
-            unsigned cls = p->cls;
-            rc_cache_t *c = &h->cache[cls];
-            b->next = c->head;
-            c->head = b;
-            if (rc_unlikely(++c->count > c->limit))
-                _rc_cache_flush(h, cls);
-            return;
-        }
-        _rc_free_remote(h, p, b);
+        free_pool_block(ptr);
         return;
     }
     _rc_free_generic(ptr);

@@ -487,7 +487,6 @@ static rc_heap_t *heap_for_thread(void)
     rc_heap_t *h = heap_new();
     if (h == NULL)
         return NULL;
-    h->thread = pthread_self();
     h->live = true;
     _rc_heap_tls = h;
     pthread_setspecific(_rc_heap_key, h);   /* may allocate: the heap is set */

@@ -251,7 +251,6 @@ typedef struct rc_heap {
     unsigned   slow_ticks;         /* malloc slow paths, to pace remote flushes */
     struct rc_heap *next_all;      /* all live heaps (stats, fork) */
     struct rc_heap *prev_all;
-    pthread_t  thread;
     bool       live;               /* owned by a running thread */
 } rc_heap_t;
 
@@ -349,7 +348,6 @@ void   _rc_free_generic(void *ptr);               /* all but the fast path */
 void  *_rc_malloc(size_t size);
 void  *_rc_calloc(size_t count, size_t size);
 void   _rc_free(void *ptr);
-void   _rc_free_sized(void *ptr, size_t size);
 void  *_rc_realloc(void *ptr, size_t size);
 void  *_rc_memalign(size_t align, size_t size);   /* NULL+errno on failure */
 size_t _rc_usable_size(const void *ptr);
@@ -359,10 +357,8 @@ size_t _rc_trim(void);                            /* bytes returned to the OS */
 void  *_rc_large_malloc(size_t size, size_t align, bool zero);
 void  *_rc_large_realloc(void *ptr, size_t size);
 void   _rc_large_free(void *ptr);
-void   _rc_large_free_sized(void *ptr, size_t size);
 size_t _rc_large_usable(const void *ptr);
 size_t _rc_large_trim(void);
-void   _rc_large_init(void);
 void   _rc_large_stats(size_t *allocated, size_t *active, size_t *mapped,
                        size_t *resident);
 
@@ -388,6 +384,7 @@ typedef struct rc_options {
 } rc_options_t;
 extern rc_options_t _rc_opt;
 void _rc_options_init(void);
+const char *_rc_env_get(const char *name);   /* no allocation */
 void _rc_options_print(void);
 
 /* ---- stats.c ------------------------------------------------------------ */

@@ -35,14 +35,9 @@ static _Atomic(size_t) huge_slot_bytes;   /* for stats: free, though jemalloc's 
    set too; every other MALLOC_CONF setting applies as usual. */
 static void large_init(void)
 {
-    extern char **environ;
-    bool user_decay = false, env_decay = false;
-    for (char **e = environ; e && *e; e++) {
-        if (!strncmp(*e, "MALLOC_CONF=", 12) && strstr(*e, "dirty_decay_ms"))
-            user_decay = true;
-        if (!strncmp(*e, "RCMALLOC_LARGE_DECAY_MS=", 24))
-            env_decay = true;
-    }
+    const char *conf = _rc_env_get("MALLOC_CONF");
+    bool user_decay = conf && strstr(conf, "dirty_decay_ms");
+    bool env_decay = _rc_env_get("RCMALLOC_LARGE_DECAY_MS") != NULL;
     /* The decay time is given as the default for new arenas while ours is
        created, then the old default is put back.  (Setting
        arena.<i>.dirty_decay_ms on a live arena in jemalloc 5.3 makes it
@@ -75,11 +70,6 @@ RC_INLINE void large_ensure(void)
 {
     if (rc_unlikely(!atomic_load_explicit(&large_ready, memory_order_acquire)))
         large_start();
-}
-
-void _rc_large_init(void)
-{
-    large_ensure();
 }
 
 static void *huge_reuse(size_t size)
@@ -140,12 +130,6 @@ void _rc_large_free(void *ptr)
         atomic_fetch_sub_explicit(&huge_slot_bytes, u, memory_order_relaxed);
     }
     sdallocx(ptr, u, 0);
-}
-
-void _rc_large_free_sized(void *ptr, size_t size)
-{
-    (void)size;
-    _rc_large_free(ptr);
 }
 
 size_t _rc_large_usable(const void *ptr)

@@ -43,7 +43,8 @@ static const rc_option_desc_t options[] = {
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
-static const char *env_get(const char *name)
+/* getenv without the libc call (nothing here may allocate) */
+const char *_rc_env_get(const char *name)
 {
     size_t n = strlen(name);
     if (environ == NULL)
@@ -92,7 +93,7 @@ void _rc_options_init(void)
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const rc_option_desc_t *o = &options[i];
         *o->value = o->def;
-        const char *s = env_get(o->name);
+        const char *s = _rc_env_get(o->name);
         if (s == NULL)
             continue;
         long v;
