@@ -259,7 +259,7 @@ typedef struct rc_heap {
 extern __thread rc_heap_t *_rc_heap_tls __attribute__((tls_model("initial-exec")));
 extern rc_heap_t  _rc_heap_empty;   /* every thread's heap before its first alloc */
 extern rc_pool_t  _rc_pool_empty;   /* free == NULL: forces the slow path */
-extern uint8_t   *_rc_pagemap;      /* 1 = arena (arena.c) */
+extern uint8_t   *_rc_pagemap;      /* RC_MAP_* per 4 MiB, 0 = not ours */
 extern size_t     _rc_small_max;    /* largest request served by pools */
 extern size_t     _rc_fast_max;     /* malloc fast path serves 1.._rc_fast_max;
                                        0 in the checked modes */
@@ -360,7 +360,7 @@ void   _rc_large_free(void *ptr);
 size_t _rc_large_usable(const void *ptr);
 size_t _rc_large_trim(void);
 void   _rc_large_stats(size_t *allocated, size_t *active, size_t *mapped,
-                       size_t *resident);
+                       size_t *resident, bool *started);
 
 /* ---- debug.c: RCMALLOC_DEBUG=1 ------------------------------------------- */
 void  *_rc_debug_malloc(size_t size, size_t align, bool zero);

@@ -1,17 +1,40 @@
 /*
- * large.c -- blocks above rc_small_max, and alignments the pools cannot
- * serve, go to jemalloc.  This is the only file that includes
- * <jemalloc/jemalloc.h>, and it calls only the *allocx API and mallctl:
- * Debian's libjemalloc also exports plain malloc/free, which must never be
- * reached from here (the process's malloc is rcmalloc's).
+ * large.c -- blocks the pools and spans do not serve (larger, or aligned
+ * beyond what a span gives) go to jemalloc.  This is the only file that
+ * includes <jemalloc/jemalloc.h>, and it calls only the *allocx API and
+ * mallctl.
+ *
+ * jemalloc is Debian's, linked into librcmalloc from libjemalloc_pic.a
+ * (lib/jemalloc.am): the seven functions below are renamed rcje_* and
+ * hidden, every other jemalloc symbol -- its malloc and free among them --
+ * is made local, so nothing outside this file can reach it and the
+ * process's malloc is always rcmalloc's.  Linking the shared libjemalloc
+ * instead would load libstdc++, libm and libgcc_s into every process and
+ * cost about 2.5 MiB of resident memory before the first malloc; it cannot
+ * be dlopen()ed on demand either (its initial-exec TLS does not fit in the
+ * static TLS that glibc keeps for libraries loaded late).  Its load-time
+ * constructor is removed: jemalloc sets itself up on the first large
+ * request, so a program that never makes one never pays for it.
  */
 #include "internal.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/types.h>
+#include <unwind.h>
 #include <jemalloc/jemalloc.h>
+
+#pragma GCC visibility push(hidden)
+extern __typeof__(mallocx)  rcje_mallocx;
+extern __typeof__(rallocx)  rcje_rallocx;
+extern __typeof__(xallocx)  rcje_xallocx;
+extern __typeof__(sallocx)  rcje_sallocx;
+extern __typeof__(dallocx)  rcje_dallocx;
+extern __typeof__(sdallocx) rcje_sdallocx;
+extern __typeof__(mallctl)  rcje_mallctl;
+#pragma GCC visibility pop
 
 static int large_flags;          /* MALLOCX_ARENA of our arena, once made */
 static unsigned large_arena;
@@ -45,18 +68,17 @@ static void large_init(void)
     ssize_t old = 0, dirty = _rc_opt.large_decay_ms;
     size_t sz = sizeof old;
     bool set = (env_decay || !user_decay) &&
-               mallctl("arenas.dirty_decay_ms", &old, &sz, &dirty, sizeof dirty) == 0;
+               rcje_mallctl("arenas.dirty_decay_ms", &old, &sz, &dirty, sizeof dirty) == 0;
     sz = sizeof large_arena;
-    bool made = mallctl("arenas.create", &large_arena, &sz, NULL, 0) == 0;
+    bool made = rcje_mallctl("arenas.create", &large_arena, &sz, NULL, 0) == 0;
     if (set)
-        mallctl("arenas.dirty_decay_ms", NULL, NULL, &old, sizeof old);
+        rcje_mallctl("arenas.dirty_decay_ms", NULL, NULL, &old, sizeof old);
     if (made)
         large_flags = MALLOCX_ARENA(large_arena);   /* else jemalloc's defaults */
 }
 
 /* jemalloc is set up on the first large request, not at start: a program
-   that never makes one never pays for jemalloc's metadata (about 2 MiB of
-   resident memory). */
+   that never makes one never pays for jemalloc's code and metadata. */
 static pthread_once_t large_once = PTHREAD_ONCE_INIT;
 static atomic_bool large_ready;
 
@@ -77,13 +99,13 @@ static void *huge_reuse(size_t size)
     void *c = atomic_exchange_explicit(&huge_slot, NULL, memory_order_acquire);
     if (c == NULL)
         return NULL;
-    size_t u = sallocx(c, 0);
+    size_t u = rcje_sallocx(c, 0);
     atomic_fetch_sub_explicit(&huge_slot_bytes, u, memory_order_relaxed);
     if (u < size || u / 8 > size)
-        u = xallocx(c, size, 0, large_flags);
+        u = rcje_xallocx(c, size, 0, large_flags);
     if (u >= size)
         return c;
-    dallocx(c, large_flags);
+    rcje_dallocx(c, large_flags);
     return NULL;
 }
 
@@ -100,7 +122,7 @@ void *_rc_large_malloc(size_t size, size_t align, bool zero)
             return c;
     }
     int flags = large_flags | (align > RC_ALIGN ? MALLOCX_ALIGN(align) : 0) | (zero ? MALLOCX_ZERO : 0);
-    void *p = mallocx(size ? size : 1, flags);
+    void *p = rcje_mallocx(size ? size : 1, flags);
     if (rc_unlikely(p == NULL))
         errno = ENOMEM;
     return p;
@@ -112,7 +134,7 @@ void *_rc_large_realloc(void *ptr, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    void *q = rallocx(ptr, size, large_flags);
+    void *q = rcje_rallocx(ptr, size, large_flags);
     if (rc_unlikely(q == NULL))
         errno = ENOMEM;
     return q;
@@ -120,52 +142,98 @@ void *_rc_large_realloc(void *ptr, size_t size)
 
 void _rc_large_free(void *ptr)
 {
-    size_t u = sallocx(ptr, 0);
+    size_t u = rcje_sallocx(ptr, 0);
     if (u >= RC_HUGE_MIN && u <= (size_t)_rc_opt.large_cache) {
         atomic_fetch_add_explicit(&huge_slot_bytes, u, memory_order_relaxed);
         ptr = atomic_exchange_explicit(&huge_slot, ptr, memory_order_acq_rel);
         if (ptr == NULL)
             return;
-        u = sallocx(ptr, 0);
+        u = rcje_sallocx(ptr, 0);
         atomic_fetch_sub_explicit(&huge_slot_bytes, u, memory_order_relaxed);
     }
-    sdallocx(ptr, u, 0);
+    rcje_sdallocx(ptr, u, 0);
 }
 
 size_t _rc_large_usable(const void *ptr)
 {
-    return sallocx(ptr, 0);
+    return rcje_sallocx(ptr, 0);
 }
 
 size_t _rc_large_trim(void)
 {
+    if (!atomic_load_explicit(&large_ready, memory_order_acquire))
+        return 0;
     void *c = atomic_exchange_explicit(&huge_slot, NULL, memory_order_acquire);
     if (c) {
-        atomic_fetch_sub_explicit(&huge_slot_bytes, sallocx(c, 0), memory_order_relaxed);
-        dallocx(c, 0);
+        atomic_fetch_sub_explicit(&huge_slot_bytes, rcje_sallocx(c, 0), memory_order_relaxed);
+        rcje_dallocx(c, 0);
     }
     size_t before = 0, after = 0, sz = sizeof(size_t);
     uint64_t epoch = 1;
-    mallctl("epoch", NULL, NULL, &epoch, sizeof epoch);
-    mallctl("stats.resident", &before, &sz, NULL, 0);
+    rcje_mallctl("epoch", NULL, NULL, &epoch, sizeof epoch);
+    rcje_mallctl("stats.resident", &before, &sz, NULL, 0);
     char cmd[64];
     _rc_format(cmd, sizeof cmd, "arena.%u.purge", 4096u);   /* MALLCTL_ARENAS_ALL */
-    mallctl(cmd, NULL, NULL, NULL, 0);
-    mallctl("epoch", NULL, NULL, &epoch, sizeof epoch);
-    mallctl("stats.resident", &after, &sz, NULL, 0);
+    rcje_mallctl(cmd, NULL, NULL, NULL, 0);
+    rcje_mallctl("epoch", NULL, NULL, &epoch, sizeof epoch);
+    rcje_mallctl("stats.resident", &after, &sz, NULL, 0);
     return before > after ? before - after : 0;
 }
 
-void _rc_large_stats(size_t *allocated, size_t *active, size_t *mapped, size_t *resident)
+void _rc_large_stats(size_t *allocated, size_t *active, size_t *mapped, size_t *resident,
+                     bool *started)
 {
+    *allocated = *active = *mapped = *resident = 0;
+    *started = atomic_load_explicit(&large_ready, memory_order_acquire);
+    if (!*started)
+        return;                    /* asking would set jemalloc up */
     uint64_t epoch = 1;
     size_t sz = sizeof(size_t);
-    *allocated = *active = *mapped = *resident = 0;
-    mallctl("epoch", NULL, NULL, &epoch, sizeof epoch);
-    mallctl("stats.allocated", allocated, &sz, NULL, 0);
-    mallctl("stats.active", active, &sz, NULL, 0);
-    mallctl("stats.mapped", mapped, &sz, NULL, 0);
-    mallctl("stats.resident", resident, &sz, NULL, 0);
+    rcje_mallctl("epoch", NULL, NULL, &epoch, sizeof epoch);
+    rcje_mallctl("stats.allocated", allocated, &sz, NULL, 0);
+    rcje_mallctl("stats.active", active, &sz, NULL, 0);
+    rcje_mallctl("stats.mapped", mapped, &sz, NULL, 0);
+    rcje_mallctl("stats.resident", resident, &sz, NULL, 0);
     size_t cached = atomic_load_explicit(&huge_slot_bytes, memory_order_relaxed);
     *allocated -= cached < *allocated ? cached : *allocated;   /* free to the program */
 }
+
+/* ---- what jemalloc's profiler needs from libm and libgcc_s --------------
+
+   Only jemalloc's heap profiler (MALLOC_CONF=prof:true) calls log, exp,
+   round and the unwinder.  lib/jemalloc.am renames those references to the
+   rcje_* functions below, which look the real ones up on first use, so
+   that librcmalloc does not load libm and libgcc_s into every process for
+   a feature that is off by default (neither library has TLS, so loading
+   them late always works). */
+
+static void *dep_sym(const char *lib, const char *name)
+{
+    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    void *f = h ? dlsym(h, name) : NULL;
+    if (f == NULL)
+        _rc_fatal("rcmalloc: jemalloc's profiler needs %s from %s, which cannot be loaded\n",
+                  name, lib);
+    return f;
+}
+
+#define RCJE_DEP(ret, name, lib, params, args)                              \
+    ret rcje_##name params;                                                 \
+    ret rcje_##name params                                                  \
+    {                                                                       \
+        static _Atomic(ret (*) params) fn;                                  \
+        ret (*f) params = atomic_load_explicit(&fn, memory_order_acquire);  \
+        if (f == NULL) {                                                    \
+            f = (ret (*) params)dep_sym(lib, #name);                        \
+            atomic_store_explicit(&fn, f, memory_order_release);            \
+        }                                                                   \
+        return f args;                                                      \
+    }
+
+RCJE_DEP(double, log, "libm.so.6", (double x), (x))
+RCJE_DEP(double, exp, "libm.so.6", (double x), (x))
+RCJE_DEP(double, round, "libm.so.6", (double x), (x))
+RCJE_DEP(_Unwind_Reason_Code, _Unwind_Backtrace, "libgcc_s.so.1",
+         (_Unwind_Trace_Fn trace, void *arg), (trace, arg))
+RCJE_DEP(_Unwind_Ptr, _Unwind_GetIP, "libgcc_s.so.1",
+         (struct _Unwind_Context *ctx), (ctx))

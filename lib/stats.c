@@ -40,7 +40,7 @@ void _rc_stats_gather(rc_stats_t *s)
     }
     s->heaps = _rc_heap_count();
     _rc_large_stats(&s->large_allocated, &s->large_active, &s->large_mapped,
-                    &s->large_resident);
+                    &s->large_resident, &s->large_started);
 }
 
 /* One formatter for both outputs; `emit` writes a finished line. */
@@ -82,8 +82,8 @@ static void print_stats(const rc_stats_t *s, void (*emit)(void *, const char *),
                s->arenas, s->arenas * (RC_ARENA_SIZE >> 10), s->arenas_unmapped,
                s->pools_dirty, s->pools_dirty * (RC_POOL_SIZE >> 10));
     emit(ctx, line);
-    _rc_format(line, sizeof line, "large (jemalloc): %zu bytes allocated, %zu active, %zu mapped, %zu resident\n",
-               s->large_allocated, s->large_active, s->large_mapped, s->large_resident);
+    _rc_format(line, sizeof line, "large (jemalloc%s): %zu bytes allocated, %zu active, %zu mapped, %zu resident\n",
+               s->large_started ? "" : ", not started", s->large_allocated, s->large_active, s->large_mapped, s->large_resident);
     emit(ctx, line);
     _rc_format(line, sizeof line, "threads with a heap: %zu\n", s->heaps);
     emit(ctx, line);

@@ -14,6 +14,7 @@ typedef struct {
     size_t arenas, arenas_unmapped, pools_used, pools_dirty, pools_peak;
     size_t heaps;
     size_t large_allocated, large_active, large_mapped, large_resident;
+    bool   large_started;         /* jemalloc set up yet */
 } rc_stats_t;
 
 void _rc_stats_gather(rc_stats_t *s);
