@@ -17,8 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
-size_t   _rc_small_max = 1024;
-size_t   _rc_fast_max = 1024;
+size_t   _rc_small_max = RC_SMALL_LIMIT;
+size_t   _rc_fast_max = RC_SMALL_LIMIT;
 unsigned _rc_checked;
 
 /* ---- valgrind: pool blocks announced to memcheck ----------------------------- */
@@ -51,10 +51,14 @@ static void checked_pool_free(void *ptr)
 static void *checked_large_alloc(size_t size, size_t align, bool zero)
 {
     rc_track_quiet();              /* jemalloc writes into memory we freed */
-    void *p = _rc_large_malloc(size, align, zero);
+    bool span = _rc_span_fits(size, align);
+    void *p = span ? _rc_span_alloc(size, align) : _rc_large_malloc(size, align, zero);
     rc_track_loud();
-    if (p)
-        rc_track_malloc(p, _rc_large_usable(p), zero);
+    if (p) {
+        rc_track_malloc(p, span ? _rc_pool_of(p)->block_size : _rc_large_usable(p), zero);
+        if (span && zero)
+            memset(p, 0, size);
+    }
     return p;
 }
 
@@ -77,6 +81,12 @@ static void *alloc_aligned(size_t size, size_t align, bool zero)
     }
     if (rc_unlikely(_rc_checked))
         return checked_large_alloc(size, align, zero);
+    if (_rc_span_fits(size, align)) {
+        void *p = _rc_span_alloc(size, align);
+        if (p && zero)
+            memset(p, 0, size);
+        return p;
+    }
     return _rc_large_malloc(size, align, zero);
 }
 
@@ -173,10 +183,10 @@ void *_rc_realloc(void *ptr, size_t size)
     }
     if (!_rc_is_pool_block(ptr)) {
         size_t usable = _rc_large_usable(ptr);
-        if (size <= usable && (size >= usable / 4 || usable <= RC_GROW_MIN))
+        if (size <= usable && size >= usable / 4)
             return ptr;            /* fits: a growing buffer keeps its extent */
-        if (size <= _rc_small_max) {
-            /* shrinking a large block to a small size: move it to a pool */
+        if (size < usable && _rc_span_fits(size, 0)) {
+            /* shrinking a large block a lot: move it to a pool or a span */
             void *q = fast_alloc(size);
             if (q == NULL)
                 return NULL;
@@ -186,19 +196,17 @@ void *_rc_realloc(void *ptr, size_t size)
         }
         return _rc_large_realloc(ptr, size);
     }
-    size_t bs = _rc_pool_of(ptr)->block_size;
+    rc_pool_t *pool = _rc_pool_of(ptr);
+    if (pool->cls == RC_SPAN_CLASS)
+        return _rc_span_realloc(ptr, size);
+    size_t bs = pool->block_size;
     if (size <= bs && size >= bs / 2)
         return ptr;                /* still fits its class, or near enough */
     void *q;
-    if (size > _rc_small_max && size > bs)
-        /* A buffer growing out of the pools: give it a page-run extent
-           (RC_GROW_MIN), which jemalloc can grow in place from then on,
-           instead of a string of slab classes that each cost a copy.  The
-           pages it does not touch cost address space, not memory. */
-        q = _rc_large_malloc(size < RC_GROW_MIN ? RC_GROW_MIN : size, 0, false);
-    else if (size > bs && size + size / 2 <= _rc_small_max)
+    if (size > bs && size + size / 2 <= _rc_small_max)
         /* growing inside the pools: leave half again as headroom, so a buffer
-           grown in small steps is copied every few steps, not every one */
+           grown in small steps is copied every few steps, not every one.
+           (Out of the pools, a span has headroom to its pools' end.) */
         q = fast_alloc(size + size / 2);
     else
         q = fast_alloc(size);

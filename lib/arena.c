@@ -64,6 +64,7 @@ static rc_arena_t *arena_map(void)
     }
     a->free_mask = ALL_POOLS;
     a->dirty_new = a->dirty_old = 0;        /* fresh mappings are not resident */
+    a->span_tail = 0;
     a->nfree = RC_POOLS_PER_ARENA - 1;
     a->prev = NULL;
     a->next = arenas;
@@ -97,42 +98,100 @@ static rc_pool_t *pool_at(rc_arena_t *a, unsigned i)
     return (rc_pool_t *)((char *)a + (size_t)i * RC_POOL_SIZE);
 }
 
-/* A free pool, preferring resident ones (reusing them costs no page faults)
-   and, among arenas, the first with a free pool. */
-rc_pool_t *_rc_arena_pool_acquire(void)
+static rc_arena_t *arena_of(const rc_pool_t *pool)
+{
+    return (rc_arena_t *)((uintptr_t)pool & ~(uintptr_t)(RC_ARENA_SIZE - 1));
+}
+
+static unsigned pool_index(const rc_arena_t *a, const rc_pool_t *pool)
+{
+    return (unsigned)(((uintptr_t)pool - (uintptr_t)a) >> RC_POOL_SHIFT);
+}
+
+/* Bit i set iff pools i .. i+n-1 are all in `mask`. */
+static uint64_t runs_of(uint64_t mask, unsigned n)
+{
+    uint64_t r = mask;
+    for (unsigned k = 1; k < n && r; k++)
+        r &= mask >> k;
+    return r;
+}
+
+static uint64_t run_bits(unsigned i, unsigned n)
+{
+    return (n >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << i;
+}
+
+/* Take pools i .. i+n-1 of `a` out of its free mask. */
+static void take_locked(rc_arena_t *a, unsigned i, unsigned n)
+{
+    uint64_t bits = run_bits(i, n);
+    dirty_pools -= (size_t)__builtin_popcountll((a->dirty_new | a->dirty_old) & bits);
+    a->free_mask &= ~bits;
+    a->dirty_new &= ~bits;
+    a->dirty_old &= ~bits;
+    a->nfree -= n;
+    pools_used += n;
+    if (pools_used > peak_pools_used)
+        peak_pools_used = pools_used;
+}
+
+/* n free pools in a row (a span when n > 1), preferring resident ones
+   (reusing them costs no page faults) and, among arenas, the first with
+   room. */
+rc_pool_t *_rc_arena_span_acquire(unsigned n)
 {
     pthread_mutex_lock(&arena_lock);
-    rc_arena_t *a = (hint && hint->nfree) ? hint : NULL;
-    if (a == NULL) {
+    rc_arena_t *a = hint;
+    uint64_t fit = (a && a->nfree >= n) ? runs_of(a->free_mask, n) : 0;
+    if (fit == 0) {
         for (a = arenas; a; a = a->next)
-            if (a->nfree)
+            if (a->nfree >= n && (fit = runs_of(a->free_mask, n)) != 0)
                 break;
     }
-    if (a == NULL && (a = arena_map()) == NULL) {
-        pthread_mutex_unlock(&arena_lock);
-        return NULL;
+    if (a == NULL) {
+        if ((a = arena_map()) == NULL) {
+            pthread_mutex_unlock(&arena_lock);
+            return NULL;
+        }
+        fit = runs_of(a->free_mask, n);
     }
-    hint = a;
-    uint64_t dirty = a->dirty_new | a->dirty_old;
-    uint64_t pick = a->free_mask & dirty;
-    if (!pick)
-        pick = a->free_mask;
-    unsigned i = (unsigned)__builtin_ctzll(pick);
-    uint64_t bit = (uint64_t)1 << i;
-    if (dirty & bit)
-        dirty_pools--;
-    a->free_mask &= ~bit;
-    a->dirty_new &= ~bit;
-    a->dirty_old &= ~bit;
-    a->nfree--;
-    if (++pools_used > peak_pools_used)
-        peak_pools_used = pools_used;
+    if (n == 1)
+        hint = a;
+    uint64_t warm = fit & runs_of(a->dirty_new | a->dirty_old, n);
+    unsigned i = (unsigned)__builtin_ctzll(warm ? warm : fit);
+    take_locked(a, i, n);
+    if (n > 1)
+        a->span_tail |= run_bits(i + 1, n - 1);
     rc_pool_t *pool = pool_at(a, i);
     pool->in_use = 1;
     pthread_mutex_unlock(&arena_lock);
     return pool;
 }
 
+rc_pool_t *_rc_arena_pool_acquire(void)
+{
+    return _rc_arena_span_acquire(1);
+}
+
+/* Grow the span at `pool` from n to m pools in place, if the pools after it
+   are free.  False if not (the span is unchanged). */
+bool _rc_arena_span_grow(rc_pool_t *pool, unsigned n, unsigned m)
+{
+    rc_arena_t *a = arena_of(pool);
+    unsigned i = pool_index(a, pool);
+    if (i + m > RC_POOLS_PER_ARENA)
+        return false;
+    pthread_mutex_lock(&arena_lock);
+    uint64_t more = run_bits(i + n, m - n);
+    bool ok = (a->free_mask & more) == more;
+    if (ok) {
+        take_locked(a, i + n, m - n);
+        a->span_tail |= more;
+    }
+    pthread_mutex_unlock(&arena_lock);
+    return ok;
+}
 /* madvise the free pools in `mask` of arena `a` away, coalescing runs. */
 static size_t decommit(rc_arena_t *a, uint64_t mask)
 {
@@ -197,23 +256,45 @@ static void decay_locked(void)
     }
 }
 
-void _rc_arena_pool_release(rc_pool_t *pool)
+/* Pools i .. i+n-1 of `a` back to its free mask (dirty: they may be
+   resident). */
+static void give_locked(rc_arena_t *a, unsigned i, unsigned n)
 {
-    rc_arena_t *a = (rc_arena_t *)((uintptr_t)pool & ~(uintptr_t)(RC_ARENA_SIZE - 1));
-    unsigned i = (unsigned)(((uintptr_t)pool - (uintptr_t)a) >> RC_POOL_SHIFT);
-    uint64_t bit = (uint64_t)1 << i;
-
-    pthread_mutex_lock(&arena_lock);
-    pool->in_use = 0;
-    a->free_mask |= bit;
-    a->dirty_new |= bit;
-    a->nfree++;
-    dirty_pools++;
-    pools_used--;
+    uint64_t bits = run_bits(i, n);
+    a->span_tail &= ~bits;
+    a->free_mask |= bits;
+    a->dirty_new |= bits;
+    a->nfree += n;
+    dirty_pools += n;
+    pools_used -= n;
     if (hint == NULL || hint->nfree == 0)
         hint = a;
+}
+
+/* The last n - m pools of the span at `pool` back to the arena (m >= 1; all
+   n of them through _rc_arena_span_release). */
+void _rc_arena_span_shrink(rc_pool_t *pool, unsigned n, unsigned m)
+{
+    rc_arena_t *a = arena_of(pool);
+    pthread_mutex_lock(&arena_lock);
+    give_locked(a, pool_index(a, pool) + m, n - m);
     decay_locked();
     pthread_mutex_unlock(&arena_lock);
+}
+
+void _rc_arena_span_release(rc_pool_t *pool, unsigned n)
+{
+    rc_arena_t *a = arena_of(pool);
+    pthread_mutex_lock(&arena_lock);
+    pool->in_use = 0;
+    give_locked(a, pool_index(a, pool), n);
+    decay_locked();
+    pthread_mutex_unlock(&arena_lock);
+}
+
+void _rc_arena_pool_release(rc_pool_t *pool)
+{
+    _rc_arena_span_release(pool, 1);
 }
 
 size_t _rc_arena_purge(bool all)
@@ -230,7 +311,7 @@ void _rc_arena_walk(void (*cb)(const rc_pool_t *pool, void *arg), void *arg)
 {
     pthread_mutex_lock(&arena_lock);
     for (rc_arena_t *a = arenas; a; a = a->next) {
-        uint64_t used = ~a->free_mask & ALL_POOLS;
+        uint64_t used = ~(a->free_mask | a->span_tail) & ALL_POOLS;
         while (used) {
             unsigned i = (unsigned)__builtin_ctzll(used);
             used &= used - 1;

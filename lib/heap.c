@@ -187,17 +187,33 @@ static void pool_release(rc_pool_t *p)
     _rc_arena_pool_release(p);
 }
 
-/* A pool with no live block: keep a few for reuse by any class, give the
-   rest back to the arena. */
+/* The empty cache: a few pools with no live block, kept for reuse by any
+   class or by a one-pool span, owned by the heap meanwhile. */
+bool _rc_heap_keep_empty(rc_heap_t *h, rc_pool_t *p)
+{
+    if (h->nempty >= RC_HEAP_EMPTY_MAX || !h->live)
+        return false;
+    atomic_store_explicit(&p->owner, h, memory_order_relaxed);
+    p->next = h->empty;
+    h->empty = p;
+    h->nempty++;
+    return true;
+}
+
+rc_pool_t *_rc_heap_take_empty(rc_heap_t *h)
+{
+    rc_pool_t *p = h->empty;
+    if (p) {
+        h->empty = p->next;
+        h->nempty--;
+    }
+    return p;
+}
+
 static void retire(rc_heap_t *h, rc_pool_t *p)
 {
-    if (h->nempty < RC_HEAP_EMPTY_MAX && h->live) {
-        p->next = h->empty;
-        h->empty = p;
-        h->nempty++;
-    } else {
+    if (!_rc_heap_keep_empty(h, p))
         pool_release(p);
-    }
 }
 
 /* Place an owned pool where its state says it belongs. */
@@ -312,11 +328,7 @@ static rc_pool_t *pool_fresh(rc_heap_t *h, unsigned cls)
     rc_pool_t *p = adopt(h, cls, 8);
     if (p)
         return p;
-    if (h->empty) {
-        p = h->empty;
-        h->empty = p->next;
-        h->nempty--;
-    } else {
+    if ((p = _rc_heap_take_empty(h)) == NULL) {
         p = _rc_arena_pool_acquire();
         if (p == NULL)
             return NULL;
@@ -447,6 +459,10 @@ static void remote_add(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
 
 void _rc_free_remote(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
 {
+    if (p->cls == RC_SPAN_CLASS) {   /* a span has no owner: whoever frees it */
+        _rc_span_free(h, p);
+        return;
+    }
     if (h == &_rc_heap_empty) {
         b->next = NULL;
         _rc_pool_free_remote(p, b, b, 1);

@@ -148,7 +148,10 @@
 #define RC_SMALL_MIN_MAX 512                        /* rc_small_max floor */
 #define RC_CARVE_BYTES   4096                       /* lazy carving step */
 #define RC_HEAP_EMPTY_MAX 4                         /* empty pools a heap keeps */
-#define RC_GROW_MIN      65536                      /* realloc out of the pools */
+#define RC_SPAN_CLASS    255                        /* pool->cls of a span */
+#define RC_SPAN_POOLS    16                         /* most pools in a span */
+#define RC_SPAN_MAX      (RC_SPAN_POOLS * RC_POOL_SIZE - RC_POOL_HEADER)
+#define RC_SPAN_ALIGN    (RC_POOL_SIZE / 2)         /* most alignment a span gives */
 #define RC_CACHE_BYTES   32768                      /* per class per thread */
 #define RC_REMOTE_SLOTS  32                         /* pools batched for remote free */
 #define RC_REMOTE_BATCH  16                         /* blocks per remote hand-off */
@@ -216,6 +219,7 @@ typedef struct rc_arena {
     uint64_t free_mask;           /* bit i: pool i is free (never bit 0) */
     uint64_t dirty_new;           /* bit i: free pool i resident, freed this period */
     uint64_t dirty_old;           /* ... freed the period before: purged next */
+    uint64_t span_tail;           /* bit i: pool i is inside a span, not its head */
     uint32_t nfree;               /* popcount(free_mask) */
 } rc_arena_t;
 
@@ -298,6 +302,10 @@ RC_INLINE unsigned _rc_class_of(size_t size) {
 void       _rc_arena_init(void);
 rc_pool_t *_rc_arena_pool_acquire(void);          /* under the arena lock */
 void       _rc_arena_pool_release(rc_pool_t *pool);
+rc_pool_t *_rc_arena_span_acquire(unsigned n);     /* n pools in a row */
+bool       _rc_arena_span_grow(rc_pool_t *pool, unsigned n, unsigned m);
+void       _rc_arena_span_shrink(rc_pool_t *pool, unsigned n, unsigned m);
+void       _rc_arena_span_release(rc_pool_t *pool, unsigned n);
 size_t     _rc_arena_purge(bool all);             /* bytes returned */
 void       _rc_arena_lock(void);
 void       _rc_arena_unlock(void);
@@ -329,12 +337,24 @@ bool  _rc_pool_try_mark_full(rc_pool_t *pool);   /* false: remote frees pending 
 void  _rc_pool_set_tag(rc_pool_t *pool, uintptr_t tag); /* waits out DELAYING */
 void  _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *head, rc_block_t *tail, uint32_t n);
 
+/* ---- span.c: blocks of (small max, RC_SPAN_MAX] bytes, a run of pools each */
+void  *_rc_span_alloc(size_t size, size_t align);  /* NULL+ENOMEM on failure */
+void   _rc_span_free(rc_heap_t *heap, rc_pool_t *pool);
+void  *_rc_span_realloc(void *ptr, size_t size);   /* NULL+ENOMEM: ptr kept */
+
+RC_INLINE bool _rc_span_fits(size_t size, size_t align) {
+    size_t off = align > RC_POOL_HEADER ? align : RC_POOL_HEADER;
+    return align <= RC_SPAN_ALIGN && size <= RC_SPAN_POOLS * RC_POOL_SIZE - off;
+}
+
 /* ---- heap.c ------------------------------------------------------------- */
 void *_rc_malloc_slow(rc_heap_t *heap, unsigned cls);
 void  _rc_cache_flush(rc_heap_t *heap, unsigned cls);   /* cache over its limit */
 void  _rc_free_remote(rc_heap_t *heap, rc_pool_t *pool, rc_block_t *block);
 void  _rc_heap_flush_all(rc_heap_t *heap);               /* caches back to pools */
 void  _rc_heap_thread_done(void *heap);        /* pthread key destructor */
+rc_pool_t *_rc_heap_take_empty(rc_heap_t *heap);         /* NULL if none */
+bool  _rc_heap_keep_empty(rc_heap_t *heap, rc_pool_t *pool); /* false: full */
 void  _rc_heap_lock(void);
 void  _rc_heap_unlock(void);
 void  _rc_heap_fork_child(void);

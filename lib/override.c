@@ -105,7 +105,7 @@ EXPORT struct mallinfo2 mallinfo2(void)
     /* glibc's meaning: uordblks + hblkhd is what the program holds */
     mi.arena = s.pools_used * RC_POOL_SIZE + s.large_active;   /* space in use by us */
     mi.ordblks = s.pools_dirty;                                /* free pools resident */
-    mi.uordblks = s.small_in_use;                              /* small blocks held */
+    mi.uordblks = s.small_in_use + s.span_bytes;               /* pool and span blocks held */
     mi.hblkhd = s.large_allocated;                             /* large blocks held */
     mi.fordblks = (s.small_capacity - s.small_in_use) +
                   (s.large_active - s.large_allocated);        /* free, not returned */

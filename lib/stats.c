@@ -17,6 +17,11 @@ static void count_pool(const rc_pool_t *p, void *arg)
     rc_stats_t *s = arg;
     unsigned cls = __atomic_load_n(&p->cls, __ATOMIC_RELAXED);
     uint32_t used = __atomic_load_n(&p->used, __ATOMIC_RELAXED);
+    if (cls == RC_SPAN_CLASS && used) {
+        s->spans++;
+        s->span_bytes += __atomic_load_n(&p->block_size, __ATOMIC_RELAXED);
+        return;
+    }
     if (used == 0 || cls >= RC_NCLASSES) {
         s->empty_pools++;
         return;
@@ -77,6 +82,9 @@ static void print_stats(const rc_stats_t *s, void (*emit)(void *, const char *),
     }
     _rc_format(line, sizeof line, "small: %zu bytes in use in %zu bytes of blocks; %zu pools in use (peak %zu), %zu empty\n",
                s->small_in_use, s->small_capacity, s->pools_used, s->pools_peak, s->empty_pools);
+    emit(ctx, line);
+    _rc_format(line, sizeof line, "spans (blocks of %zu .. %zu bytes): %zu in use, %zu bytes\n",
+               _rc_small_max + 1, (size_t)RC_SPAN_MAX, s->spans, s->span_bytes);
     emit(ctx, line);
     _rc_format(line, sizeof line, "arenas: %zu mapped (%zu KiB), %zu unmapped so far; %zu free pools resident (%zu KiB)\n",
                s->arenas, s->arenas * (RC_ARENA_SIZE >> 10), s->arenas_unmapped,

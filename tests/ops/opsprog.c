@@ -60,8 +60,10 @@ int main(int argc, char **argv)
         void *keep[1000];
         for (int i = 0; i < 1000; i++)
             keep[i] = rc_malloc(48);
-        void *big = rc_malloc(1 << 20);
+        void *big = rc_malloc(1 << 20);      /* above the span limit: jemalloc */
+        void *mid = rc_malloc(100 << 10);    /* a span */
         rc_stats_print(stdout);
+        rc_free(mid);
         for (int i = 0; i < 1000; i++)
             rc_free(keep[i]);
         rc_free(big);

@@ -1,0 +1,110 @@
+/*
+ * span.c -- blocks too big for the size classes but not for an arena: each
+ * is a run of whole pools (a "span", up to RC_SPAN_POOLS of them) with the
+ * block starting right after the first pool's header.
+ *
+ *   pool i (header, cls = RC_SPAN_CLASS)   pool i+1         pool i+n-1
+ *   +--------+--------------------------+----------- ... -+-------------+
+ *   | header | the block ...                                       end  |
+ *   +--------+--------------------------+----------- ... -+-------------+
+ *            ^ pool + max(128, align)                     pool + n * 64 KiB
+ *
+ * Because the block starts in its first pool, ptr & ~(RC_POOL_SIZE - 1) is
+ * its header, as for any pool block: free(), malloc_usable_size() and the
+ * pagemap test need nothing new.  A span costs what the program touches
+ * (whole pages; the rest of its pools is address space), reuses resident
+ * pools first, and returns to the OS by the arenas' decay, like any pool.
+ * This is what serves the sizes between the pools and jemalloc -- a growing
+ * buffer's 9 KiB .. 1 MiB -- without loading or setting up jemalloc, and a
+ * buffer grows in place to the end of its pools, then into free pools that
+ * follow (realloc), before it is ever copied.
+ *
+ * Invariants:
+ *   - a live span's header has cls == RC_SPAN_CLASS, owner == NULL (so every
+ *     free comes to _rc_free_remote, which sends it here), used == 1, and
+ *     end == pool + n * RC_POOL_SIZE; block_size == end - block;
+ *   - its pools 2..n are marked in the arena's span_tail (the stats walk
+ *     must not read them as headers);
+ *   - a one-pool span is an ordinary pool as soon as it is freed: it may go
+ *     to the freeing thread's empty-pool cache (no lock) and come back as a
+ *     span or as a pool of any class.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+static unsigned span_pools(const rc_pool_t *p)
+{
+    return (unsigned)((size_t)(p->end - (const char *)p) >> RC_POOL_SHIFT);
+}
+
+static unsigned pools_for(size_t off, size_t size)
+{
+    return (unsigned)((off + size + RC_POOL_SIZE - 1) >> RC_POOL_SHIFT);
+}
+
+void *_rc_span_alloc(size_t size, size_t align)
+{
+    size_t off = align > RC_POOL_HEADER ? align : RC_POOL_HEADER;
+    unsigned n = pools_for(off, size ? size : 1);
+    rc_heap_t *h = _rc_heap_tls;
+    rc_pool_t *p = n == 1 ? _rc_heap_take_empty(h) : NULL;
+    if (p == NULL && (p = _rc_arena_span_acquire(n)) == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    char *block = (char *)p + off;
+    atomic_store_explicit(&p->owner, NULL, memory_order_relaxed);
+    p->free = NULL;
+    p->nfree = 0;
+    p->used = 1;
+    p->end = (char *)p + (size_t)n * RC_POOL_SIZE;
+    p->bump = p->end;
+    p->block_size = (uint32_t)(p->end - block);
+    p->next = p->prev = NULL;
+    p->cls = RC_SPAN_CLASS;
+    p->in_full = 0;
+    atomic_store_explicit(&p->thread_free, RC_NO_DELAYED, memory_order_relaxed);
+    return block;
+}
+
+void _rc_span_free(rc_heap_t *h, rc_pool_t *p)
+{
+    unsigned n = span_pools(p);
+    p->used = 0;
+    p->cls = 0;
+    if (n == 1 && _rc_heap_keep_empty(h, p))
+        return;
+    _rc_arena_span_release(p, n);
+}
+
+/* Grow or shrink in place where the pools allow; otherwise move (to a pool
+   block, a bigger span, or jemalloc), copying once. */
+void *_rc_span_realloc(void *ptr, size_t size)
+{
+    rc_pool_t *p = _rc_pool_of(ptr);
+    size_t off = (size_t)((char *)ptr - (char *)p);
+    size_t old = p->block_size;
+    unsigned n = span_pools(p);
+    if (size > _rc_small_max && _rc_span_fits(size, off)) {
+        unsigned m = pools_for(off, size);
+        if (m == n || (m < n && size >= old / 4))
+            return ptr;             /* fits, or shrinks by too little to bother */
+        if (m < n)
+            _rc_arena_span_shrink(p, n, m);
+        else if (!_rc_arena_span_grow(p, n, m))
+            goto move;
+        p->end = (char *)p + (size_t)m * RC_POOL_SIZE;
+        p->bump = p->end;
+        p->block_size = (uint32_t)(p->end - (char *)ptr);
+        return ptr;
+    }
+move:;
+    void *q = _rc_malloc(size);
+    if (q == NULL)
+        return NULL;                /* errno is ENOMEM; ptr stays valid */
+    memcpy(q, ptr, size < old ? size : old);
+    _rc_span_free(_rc_heap_tls, p);
+    return q;
+}
