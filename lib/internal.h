@@ -8,17 +8,17 @@
  *
  *   program ──malloc/free/new/delete──▶ override.c ──▶ alloc.c
  *                                                        │
- *              size <= rc_small_max (default 1024) ◀─────┴────▶ larger, or
- *                         │                                     odd alignment
- *                         ▼                                         │
- *   heap.c: the calling thread's heap (initial-exec TLS)            ▼
+ *              size <= rc_small_max (default 8192) ◀─────┴────▶ larger: up to
+ *                         │                                     1 MiB a span,
+ *                         ▼                                     beyond (or odd
+ *   heap.c: the calling thread's heap (initial-exec TLS)        alignment):
  *     cache[class]: free blocks, LIFO  ◀─ alloc.h fast     large.c: jemalloc
  *        │ refill: a pool's whole         paths (no lock,   mallocx/rallocx/
  *        │ free list; flush: half back    no atomic)        sdallocx/sallocx/
  *        ▼                                                  xallocx only
- *     cur[class] ─▶ pool ─▶ free list of blocks
- *                         │
- *                         ▼
+ *     cur[class] ─▶ pool ─▶ free list of blocks      span.c: one block in a
+ *                         │                          run of 1..16 whole pools
+ *                         ▼                                    │
  *   arena.c: 4 MiB arenas mmap'ed at 4 MiB alignment,
  *            split into 64 KiB pools, handed out under
  *            one lock; the pagemap says which 4 MiB

@@ -7,8 +7,8 @@
  * (looked up in its handle) must also pair with each other -- which catches a
  * library whose operator new calls the process's malloc through the PLT.
  *
- * Static TLS: librcmalloc links Debian's libjemalloc.so.2, which (like
- * rcmalloc itself) uses initial-exec TLS; glibc keeps only a small surplus
+ * Static TLS: librcmalloc (with the jemalloc linked into it) uses
+ * initial-exec TLS; glibc keeps only a small surplus
  * of static TLS for libraries loaded later, and a plain dlopen may fail with
  * "cannot allocate memory in static TLS block".  main() then re-executes the
  * test with GLIBC_TUNABLES=glibc.rtld.optional_static_tls=... (the documented

@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPEC 1: in a preloaded process, malloc and friends resolve to rcmalloc --
-# never to glibc's, nor to the jemalloc that rcmalloc links for large blocks.
+# never to glibc's, nor to the jemalloc inside rcmalloc that serves large blocks.
 # Checked two ways: dlsym/dladdr from a C program, and the dynamic linker's
 # own binding trace (LD_DEBUG=bindings).
 . "${srcdir:-.}/tests/preload/common.sh"
