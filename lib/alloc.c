@@ -52,13 +52,10 @@ static void *checked_large_alloc(size_t size, size_t align, bool zero)
 {
     rc_track_quiet();              /* jemalloc writes into memory we freed */
     bool span = _rc_span_fits(size, align);
-    void *p = span ? _rc_span_alloc(size, align) : _rc_large_malloc(size, align, zero);
+    void *p = span ? _rc_span_alloc(size, align, zero) : _rc_large_malloc(size, align, zero);
     rc_track_loud();
-    if (p) {
+    if (p)
         rc_track_malloc(p, span ? _rc_pool_of(p)->block_size : _rc_large_usable(p), zero);
-        if (span && zero)
-            memset(p, 0, size);
-    }
     return p;
 }
 
@@ -81,12 +78,8 @@ static void *alloc_aligned(size_t size, size_t align, bool zero)
     }
     if (rc_unlikely(_rc_checked))
         return checked_large_alloc(size, align, zero);
-    if (_rc_span_fits(size, align)) {
-        void *p = _rc_span_alloc(size, align);
-        if (p && zero)
-            memset(p, 0, size);
-        return p;
-    }
+    if (_rc_span_fits(size, align))
+        return _rc_span_alloc(size, align, zero);
     return _rc_large_malloc(size, align, zero);
 }
 

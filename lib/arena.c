@@ -205,9 +205,7 @@ static size_t decommit(rc_arena_t *a, uint64_t mask)
         size_t len = (size_t)(j - i + 1) * RC_POOL_SIZE;
         _rc_os_decommit(pool_at(a, i), len);
         bytes += len;
-        uint64_t run = (j == 63 ? ~(uint64_t)0 : (((uint64_t)1 << (j + 1)) - 1))
-                       & ~(((uint64_t)1 << i) - 1);
-        mask &= ~run;
+        mask &= ~run_bits(i, j - i + 1);
     }
     return bytes;
 }

@@ -338,7 +338,7 @@ void  _rc_pool_set_tag(rc_pool_t *pool, uintptr_t tag); /* waits out DELAYING */
 void  _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *head, rc_block_t *tail, uint32_t n);
 
 /* ---- span.c: blocks of (small max, RC_SPAN_MAX] bytes, a run of pools each */
-void  *_rc_span_alloc(size_t size, size_t align);  /* NULL+ENOMEM on failure */
+void  *_rc_span_alloc(size_t size, size_t align, bool zero); /* NULL+ENOMEM on failure */
 void   _rc_span_free(rc_heap_t *heap, rc_pool_t *pool);
 void  *_rc_span_realloc(void *ptr, size_t size);   /* NULL+ENOMEM: ptr kept */
 

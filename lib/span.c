@@ -44,7 +44,8 @@ static unsigned pools_for(size_t off, size_t size)
     return (unsigned)((off + size + RC_POOL_SIZE - 1) >> RC_POOL_SHIFT);
 }
 
-void *_rc_span_alloc(size_t size, size_t align)
+/* zero: the first `size` bytes are cleared (a reused pool is not zero). */
+void *_rc_span_alloc(size_t size, size_t align, bool zero)
 {
     size_t off = align > RC_POOL_HEADER ? align : RC_POOL_HEADER;
     unsigned n = pools_for(off, size ? size : 1);
@@ -66,6 +67,8 @@ void *_rc_span_alloc(size_t size, size_t align)
     p->cls = RC_SPAN_CLASS;
     p->in_full = 0;
     atomic_store_explicit(&p->thread_free, RC_NO_DELAYED, memory_order_relaxed);
+    if (zero)
+        memset(block, 0, size);
     return block;
 }
 
