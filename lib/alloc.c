@@ -152,6 +152,15 @@ void *_rc_memalign(size_t align, size_t size)
     return alloc_aligned(size, align, false);
 }
 
+/* The smallest power of two above size, at most the small max. */
+static size_t grown_size(size_t size)
+{
+    if (size >= _rc_small_max)
+        return size;
+    size_t p2 = (size_t)2 << (63 - __builtin_clzll((unsigned long long)size));
+    return p2 < _rc_small_max ? p2 : _rc_small_max;
+}
+
 void *_rc_realloc(void *ptr, size_t size)
 {
     if (ptr == NULL)
@@ -196,13 +205,16 @@ void *_rc_realloc(void *ptr, size_t size)
     if (size <= bs && size >= bs / 2)
         return ptr;                /* still fits its class, or near enough */
     void *q;
-    if (size > bs && size + size / 2 <= _rc_small_max)
-        /* growing inside the pools: leave half again as headroom, so a buffer
-           grown in small steps is copied every few steps, not every one.
-           (Out of the pools, a span has headroom to its pools' end.) */
-        q = fast_alloc(size + size / 2);
-    else
+    if (size <= bs)
         q = fast_alloc(size);
+    else if (size > _rc_small_max / 2 && _rc_span_fits(size, 0))
+        q = _rc_span_grown(size);
+    else
+        /* growing inside the pools: to the next power of two, so a buffer
+           grown in small steps is copied every few steps, not every one,
+           and growing buffers share a few classes' pools (a quarter of
+           them) instead of leaving pages in every class they pass through */
+        q = fast_alloc(grown_size(size));
     if (q == NULL)
         return NULL;               /* errno is ENOMEM; ptr stays valid */
     memcpy(q, ptr, size < bs ? size : bs);

@@ -146,7 +146,7 @@
 #define RC_NCLASSES      32
 #define RC_SMALL_LIMIT   8192                       /* largest class */
 #define RC_SMALL_MIN_MAX 512                        /* rc_small_max floor */
-#define RC_CARVE_BYTES   4096                       /* lazy carving step */
+#define RC_CARVE_BYTES   4096                       /* lazy carving: a page (power of 2) */
 #define RC_HEAP_EMPTY_MAX 4                         /* empty pools a heap keeps */
 #define RC_SPAN_CLASS    255                        /* pool->cls of a span */
 #define RC_SPAN_POOLS    16                         /* most pools in a span */
@@ -195,7 +195,8 @@ typedef struct rc_pool {
     rc_block_t      *free;        /* owner only: cache refill takes the list */
     uint32_t         used;        /* owner only: blocks not on `free` */
     uint32_t         block_size;  /* bytes per block; usable_size, carving */
-    char            *bump;        /* next never-used block (lazy carving) */
+    char            *bump;        /* next never-used block (lazy carving);
+                                     a span's: block + the most it has held */
     char            *end;         /* end of the last whole block */
     struct rc_pool  *next;        /* heap queue / full list / abandoned list */
     struct rc_pool  *prev;        /* heap queue / full list */
@@ -339,6 +340,7 @@ void  _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *head, rc_block_t *tail, 
 
 /* ---- span.c: blocks of (small max, RC_SPAN_MAX] bytes, a run of pools each */
 void  *_rc_span_alloc(size_t size, size_t align, bool zero); /* NULL+ENOMEM on failure */
+void  *_rc_span_grown(size_t size);     /* a growing buffer's: room to grow */
 void   _rc_span_free(rc_heap_t *heap, rc_pool_t *pool);
 void  *_rc_span_realloc(void *ptr, size_t size);   /* NULL+ENOMEM: ptr kept */
 

@@ -36,8 +36,8 @@ void _rc_pool_init(rc_pool_t *pool, unsigned cls)
     atomic_store_explicit(&pool->thread_free, RC_NO_DELAYED, memory_order_relaxed);
 }
 
-/* Carve up to RC_CARVE_BYTES (at least one block) of never-used blocks onto
-   the free list.  Carving lazily keeps a fresh pool's untouched pages out of
+/* Carve never-used blocks onto the free list, at least one and up to a
+   page boundary (RC_CARVE_BYTES).  Carving lazily keeps a fresh pool's untouched pages out of
    RSS.  Returns false when the pool has nothing left to carve. */
 bool _rc_pool_extend(rc_pool_t *pool)
 {
@@ -45,9 +45,11 @@ bool _rc_pool_extend(rc_pool_t *pool)
     if (b >= pool->end)
         return false;
     size_t bs = pool->block_size;
-    size_t n = RC_CARVE_BYTES / bs;
-    if (n == 0)
-        n = 1;
+    /* up to the end of the page the first block ends in: the blocks carved
+       are the ones the program is about to touch, and a pool used only a
+       little (most classes in most programs) costs one page, header and all */
+    uintptr_t stop = ((uintptr_t)b + bs + RC_CARVE_BYTES - 1) & ~(uintptr_t)(RC_CARVE_BYTES - 1);
+    size_t n = (size_t)(stop - (uintptr_t)b) / bs;
     size_t left = (size_t)(pool->end - b) / bs;
     if (n > left)
         n = left;

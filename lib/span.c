@@ -44,11 +44,11 @@ static unsigned pools_for(size_t off, size_t size)
     return (unsigned)((off + size + RC_POOL_SIZE - 1) >> RC_POOL_SHIFT);
 }
 
-/* zero: the first `size` bytes are cleared (a reused pool is not zero). */
-void *_rc_span_alloc(size_t size, size_t align, bool zero)
+/* n pools (from the heap's empty cache when one will do), set up as a span
+   whose block is at pool + off; zero: its first `size` bytes are cleared (a
+   reused pool is not zero). */
+static void *span_new(size_t size, size_t off, unsigned n, bool zero)
 {
-    size_t off = align > RC_POOL_HEADER ? align : RC_POOL_HEADER;
-    unsigned n = pools_for(off, size ? size : 1);
     rc_heap_t *h = _rc_heap_tls;
     rc_pool_t *p = n == 1 ? _rc_heap_take_empty(h) : NULL;
     if (p == NULL && (p = _rc_arena_span_acquire(n)) == NULL) {
@@ -61,7 +61,7 @@ void *_rc_span_alloc(size_t size, size_t align, bool zero)
     p->nfree = 0;
     p->used = 1;
     p->end = (char *)p + (size_t)n * RC_POOL_SIZE;
-    p->bump = p->end;
+    p->bump = block + size;
     p->block_size = (uint32_t)(p->end - block);
     p->next = p->prev = NULL;
     p->cls = RC_SPAN_CLASS;
@@ -70,6 +70,26 @@ void *_rc_span_alloc(size_t size, size_t align, bool zero)
     if (zero)
         memset(block, 0, size);
     return block;
+}
+
+void *_rc_span_alloc(size_t size, size_t align, bool zero)
+{
+    size_t off = align > RC_POOL_HEADER ? align : RC_POOL_HEADER;
+    return span_new(size, off, pools_for(off, size ? size : 1), zero);
+}
+
+/* The pools a growing buffer of n pools gets: the next power of two above
+   n (at most RC_SPAN_POOLS), so it grows to twice its size in place.  The
+   pools past its high-water mark are only address space. */
+static unsigned room_for(unsigned n)
+{
+    unsigned r = 2u << (31 - __builtin_clz(n));
+    return r < RC_SPAN_POOLS ? r : n > RC_SPAN_POOLS ? n : RC_SPAN_POOLS;
+}
+
+void *_rc_span_grown(size_t size)
+{
+    return span_new(size, RC_POOL_HEADER, room_for(pools_for(RC_POOL_HEADER, size)), false);
 }
 
 void _rc_span_free(rc_heap_t *h, rc_pool_t *p)
@@ -82,29 +102,41 @@ void _rc_span_free(rc_heap_t *h, rc_pool_t *p)
     _rc_arena_span_release(p, n);
 }
 
-/* Grow or shrink in place where the pools allow; otherwise move (to a pool
-   block, a bigger span, or jemalloc), copying once. */
+/* Keep the block where its pools allow: within them (shrinking them only
+   when the buffer is a quarter of its high-water mark), or grown into free
+   pools that follow; otherwise move (to a pool block, a bigger span, or
+   jemalloc), copying once. */
 void *_rc_span_realloc(void *ptr, size_t size)
 {
     rc_pool_t *p = _rc_pool_of(ptr);
     size_t off = (size_t)((char *)ptr - (char *)p);
     size_t old = p->block_size;
+    size_t high = (size_t)(p->bump - (char *)ptr);
     unsigned n = span_pools(p);
     if (size > _rc_small_max && _rc_span_fits(size, off)) {
         unsigned m = pools_for(off, size);
-        if (m == n || (m < n && size >= old / 4))
-            return ptr;             /* fits, or shrinks by too little to bother */
-        if (m < n)
+        if (size <= old && (m == n || size >= high / 4)) {
+            if (size > high)
+                p->bump = (char *)ptr + size;
+            return ptr;
+        }
+        if (m < n) {
             _rc_arena_span_shrink(p, n, m);
-        else if (!_rc_arena_span_grow(p, n, m))
-            goto move;
+        } else {
+            unsigned r = room_for(m);
+            if (r > m && _rc_arena_span_grow(p, n, r))
+                m = r;
+            else if (!_rc_arena_span_grow(p, n, m))
+                goto move;
+        }
         p->end = (char *)p + (size_t)m * RC_POOL_SIZE;
-        p->bump = p->end;
+        p->bump = (char *)ptr + size;
         p->block_size = (uint32_t)(p->end - (char *)ptr);
         return ptr;
     }
 move:;
-    void *q = _rc_malloc(size);
+    void *q = size > old && size > _rc_small_max && _rc_span_fits(size, 0) ? _rc_span_grown(size)
+                                                                          : _rc_malloc(size);
     if (q == NULL)
         return NULL;                /* errno is ENOMEM; ptr stays valid */
     memcpy(q, ptr, size < old ? size : old);
