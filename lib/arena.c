@@ -74,9 +74,11 @@ static rc_arena_t *arena_map(void)
         _rc_os_unmap(a, RC_ARENA_SIZE);
         return NULL;
     }
+    /* A fresh mapping is zero: dirty_new, dirty_old (nothing resident) and
+       span_tail start so.  (Not stored again: GCC would pair the stores
+       with free_mask's into one vector store from a constant in .rodata,
+       the only read of .rodata a running program would make.) */
     a->free_mask = ALL_POOLS;
-    a->dirty_new = a->dirty_old = 0;        /* fresh mappings are not resident */
-    a->span_tail = 0;
     a->nfree = RC_POOLS_PER_ARENA - 1;
     a->prev = NULL;
     a->next = arenas;
@@ -156,9 +158,12 @@ static void take_locked(rc_arena_t *a, unsigned i, unsigned n)
    arena in full). */
 static uint64_t aligned_starts(unsigned n)
 {
-    return n <= 1 ? ~(uint64_t)0 : n == 2 ? 0x5555555555555555ull
-         : n <= 4 ? 0x1111111111111111ull : n <= 8 ? 0x0101010101010101ull
-         : 0x0001000100010001ull;
+    if (n <= 1)
+        return ~(uint64_t)0;
+    unsigned k = 2u << (31 - __builtin_clz(n - 1));     /* n rounded up to 2^j */
+    /* one bit every k: 0x5555.. for 2, 0x1111.. for 4, ...  (Arithmetic, not
+       a switch: GCC would make that a table in .rodata, see options.c.) */
+    return k >= 64 ? 1 : ~(uint64_t)0 / (((uint64_t)1 << k) - 1);
 }
 
 /* n free pools in a row (a span when n > 1), preferring resident ones

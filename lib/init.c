@@ -85,6 +85,13 @@ void _rc_init_slow(void)
         _rc_options_print();
 }
 
+/* The library's DT_FINI (see Makefile.am): the work is in the destructor
+   below, run from .fini_array like every other. */
+void _rc_fini(void);
+void _rc_fini(void)
+{
+}
+
 __attribute__((constructor)) static void rc_constructor(void)
 {
     _rc_ensure_init();
