@@ -58,7 +58,7 @@
  *
  * so the pool of a block is  ptr & ~(RC_POOL_SIZE - 1)  and its arena is
  * ptr & ~(RC_ARENA_SIZE - 1).  Blocks are carved lazily from `bump` onto the
- * free list a few KiB at a time, so a pool costs memory only as it is used.
+ * free list a page at a time, so a pool costs memory only as it is used.
  *
  * Ownership.  Whether a pointer is a pool block is decided by the pagemap, a
  * flat byte map with one entry per 4 MiB of the 47-bit address space (32 MiB

@@ -56,6 +56,33 @@ TEST(Span, GrowsInPlaceToTheEndOfItsPool)
     rc_free(p);
 }
 
+/* A buffer realloc'ed up out of the pools (as string builders and vectors
+   grow) gets a span with room for twice its size, so it crosses from one
+   pool to two without moving; shrinking it a lot (to a quarter of what it
+   has held) gives the room back. */
+TEST(Span, GrowingBufferGetsRoomToDouble)
+{
+    char *p = (char *)rc_malloc(opaque(100));
+    ASSERT_NE(p, nullptr);
+    fill(p, 100, 5);
+    size_t s = 100;
+    while (s <= 8192)                        /* through the pool classes */
+        p = (char *)rc_realloc(p, opaque(s += s / 8));
+    ASSERT_NE(p, nullptr);
+    ASSERT_GE(rc_usable_size(p), 2 * kPool - 128) << "a growing span has room";
+    char *at = p;
+    for (; s < 2 * kPool - 128; s += s / 8) {
+        p = (char *)rc_realloc(p, opaque(s));
+        ASSERT_EQ(p, at) << "moved at " << s;
+    }
+    ASSERT_EQ(check(p, 100, 5), SIZE_MAX);
+    p = (char *)rc_realloc(p, opaque(20000));   /* < a quarter of ~128 KiB */
+    ASSERT_EQ(p, at) << "shrinks in place";
+    ASSERT_LT(rc_usable_size(p), kPool) << "gave back the pools it no longer needs";
+    ASSERT_EQ(check(p, 100, 5), SIZE_MAX);
+    rc_free(p);
+}
+
 /* Growth past a span's pools: in place when the next pools are free, moved
    when they are not; contents kept either way. */
 TEST(Span, GrowsAcrossPoolsOrMovesWithContents)
