@@ -157,7 +157,7 @@ static size_t grown_size(size_t size)
 {
     if (size >= _rc_small_max)
         return size;
-    size_t p2 = (size_t)2 << (63 - __builtin_clzll((unsigned long long)size));
+    size_t p2 = _rc_pow2_above(size);
     return p2 < _rc_small_max ? p2 : _rc_small_max;
 }
 

@@ -160,7 +160,7 @@ static uint64_t aligned_starts(unsigned n)
 {
     if (n <= 1)
         return ~(uint64_t)0;
-    unsigned k = 2u << (31 - __builtin_clz(n - 1));     /* n rounded up to 2^j */
+    size_t k = _rc_pow2_above(n - 1);                   /* n rounded up to 2^j */
     /* one bit every k: 0x5555.. for 2, 0x1111.. for 4, ...  (Arithmetic, not
        a switch: GCC would make that a table in .rodata, see options.c.) */
     return k >= 64 ? 1 : ~(uint64_t)0 / (((uint64_t)1 << k) - 1);

@@ -172,6 +172,12 @@
 #define RC_NOINLINE      __attribute__((noinline))
 #define RC_INLINE        static inline __attribute__((always_inline))
 
+/* The smallest power of two above x (x >= 1): growth targets (realloc in the
+   pools, a growing span's room) and buddy alignment of pool runs. */
+RC_INLINE size_t _rc_pow2_above(size_t x) {
+    return (size_t)2 << (63 - __builtin_clzll((unsigned long long)x));
+}
+
 /* ---- blocks, pools, arenas, heaps -------------------------------------- */
 
 typedef struct rc_block {

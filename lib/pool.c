@@ -37,8 +37,9 @@ void _rc_pool_init(rc_pool_t *pool, unsigned cls)
 }
 
 /* Carve never-used blocks onto the free list, at least one and up to a
-   page boundary (RC_CARVE_BYTES).  Carving lazily keeps a fresh pool's untouched pages out of
-   RSS.  Returns false when the pool has nothing left to carve. */
+   page boundary (RC_CARVE_BYTES).  Carving lazily keeps a fresh pool's
+   untouched pages out of RSS.  Returns false when the pool has nothing left
+   to carve. */
 bool _rc_pool_extend(rc_pool_t *pool)
 {
     char *b = pool->bump;

@@ -83,7 +83,7 @@ void *_rc_span_alloc(size_t size, size_t align, bool zero)
    pools past its high-water mark are only address space. */
 static unsigned room_for(unsigned n)
 {
-    unsigned r = 2u << (31 - __builtin_clz(n));
+    unsigned r = (unsigned)_rc_pow2_above(n);
     return r < RC_SPAN_POOLS ? r : n > RC_SPAN_POOLS ? n : RC_SPAN_POOLS;
 }
 
