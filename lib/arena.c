@@ -258,13 +258,6 @@ static size_t purge_locked(bool all)
     return bytes;
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Decay: a pool freed to its arena stays resident (and is reused first)
    for one to two RCMALLOC_PURGE_DELAY_MS periods, then goes back to the OS
    at the next pool event; more than RCMALLOC_RETAIN bytes of free pools go
@@ -279,7 +272,7 @@ static void decay_locked(void)
     }
     if (_rc_opt.purge_delay_ms < 0)
         return;
-    uint64_t now = now_ms();
+    uint64_t now = _rc_now_ms();
     if (now - last_tick >= (uint64_t)_rc_opt.purge_delay_ms) {
         last_tick = now;
         purge_locked(false);

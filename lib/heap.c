@@ -23,6 +23,7 @@
 #include "track.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 
 #define EMPTY_POOLS_INIT(x) [0 ... RC_NCLASSES - 1] = (x)
@@ -108,6 +109,45 @@ void _rc_heap_fork_child(void)
             h->live = false;
 }
 
+/* ---- the heap lock ---------------------------------------------------------
+ *
+ * A heap's lists (class queues, full list, empty cache, delayed list) are
+ * its thread's, but a thread that needs memory may take the pools of a heap
+ * that has been idle a while (steal_idle).  So the owner holds h->lock on
+ * every slow path that touches its lists (one uncontended CAS per cache
+ * refill or flush), and another thread only ever try-locks it.  The caches
+ * and the remote batches stay the owner's alone: the fast paths take no
+ * lock, and nothing here changes what they see (a block in a cache counts
+ * as used in its pool whoever owns the pool; a block freed into a pool that
+ * changed hands takes the remote path). */
+
+enum { HEAP_FREE = 0, HEAP_OWNER = 1, HEAP_STOLEN = 2 };
+
+static RC_NOINLINE void heap_enter_wait(rc_heap_t *h)
+{
+    int expect;
+    do {
+        sched_yield();
+        expect = HEAP_FREE;
+    } while (!atomic_compare_exchange_weak_explicit(&h->lock, &expect, HEAP_OWNER,
+                 memory_order_acquire, memory_order_relaxed));
+}
+
+RC_INLINE void heap_enter(rc_heap_t *h)
+{
+    int expect = HEAP_FREE;
+    if (rc_unlikely(!atomic_compare_exchange_strong_explicit(&h->lock, &expect, HEAP_OWNER,
+                        memory_order_acquire, memory_order_relaxed)))
+        heap_enter_wait(h);
+    atomic_store_explicit(&h->activity,
+        atomic_load_explicit(&h->activity, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
+RC_INLINE void heap_leave(rc_heap_t *h)
+{
+    atomic_store_explicit(&h->lock, HEAP_FREE, memory_order_release);
+}
+
 /* ---- lists ---------------------------------------------------------------- */
 
 static void queue_remove(rc_heap_t *h, rc_pool_t *p)
@@ -172,15 +212,6 @@ static void full_remove(rc_heap_t *h, rc_pool_t *p)
     p->in_full = 0;
 }
 
-/* ---- abandoned pools: one global list ------------------------------------ */
-
-static rc_lock_t abandoned_lock = RC_LOCK_INIT;
-static rc_pool_t *abandoned;
-static size_t n_abandoned;
-
-void _rc_abandoned_lock(void)   { pthread_mutex_lock(&abandoned_lock); }
-void _rc_abandoned_unlock(void) { pthread_mutex_unlock(&abandoned_lock); }
-
 static void pool_release(rc_pool_t *p)
 {
     atomic_store_explicit(&p->owner, NULL, memory_order_relaxed);
@@ -188,8 +219,9 @@ static void pool_release(rc_pool_t *p)
 }
 
 /* The empty cache: a few pools with no live block, kept for reuse by any
-   class or by a one-pool span, owned by the heap meanwhile. */
-bool _rc_heap_keep_empty(rc_heap_t *h, rc_pool_t *p)
+   class or by a one-pool span, owned by the heap meanwhile.  (Under the
+   heap lock; _rc_heap_keep_empty/_rc_heap_take_empty take it for span.c.) */
+static bool keep_empty(rc_heap_t *h, rc_pool_t *p)
 {
     if (h->nempty >= RC_HEAP_EMPTY_MAX || !h->live)
         return false;
@@ -200,7 +232,7 @@ bool _rc_heap_keep_empty(rc_heap_t *h, rc_pool_t *p)
     return true;
 }
 
-rc_pool_t *_rc_heap_take_empty(rc_heap_t *h)
+static rc_pool_t *take_empty(rc_heap_t *h)
 {
     rc_pool_t *p = h->empty;
     if (p) {
@@ -210,9 +242,29 @@ rc_pool_t *_rc_heap_take_empty(rc_heap_t *h)
     return p;
 }
 
+bool _rc_heap_keep_empty(rc_heap_t *h, rc_pool_t *p)
+{
+    if (h == &_rc_heap_empty || !h->live)
+        return false;
+    heap_enter(h);
+    bool kept = keep_empty(h, p);
+    heap_leave(h);
+    return kept;
+}
+
+rc_pool_t *_rc_heap_take_empty(rc_heap_t *h)
+{
+    if (h == &_rc_heap_empty)
+        return NULL;
+    heap_enter(h);
+    rc_pool_t *p = take_empty(h);
+    heap_leave(h);
+    return p;
+}
+
 static void retire(rc_heap_t *h, rc_pool_t *p)
 {
-    if (!_rc_heap_keep_empty(h, p))
+    if (!keep_empty(h, p))
         pool_release(p);
 }
 
@@ -236,99 +288,187 @@ static void file_pool(rc_heap_t *h, rc_pool_t *p)
     }
 }
 
-/* Under abandoned_lock: the list is doubly linked through next/prev, so a
-   thread freeing into an abandoned pool can take that very pool. */
-static void abandoned_push(rc_pool_t *p)
+/* ---- abandoned pools: a list per class ------------------------------------
+ *
+ * A pool whose heap gave it up (its thread exited, or sat idle while others
+ * needed memory) has owner == NULL and the tag RC_NEVER_DELAYED, and sits on
+ * abandoned[cls]: pools with free blocks at the head, full ones at the tail.
+ * Nobody's free list: a thread freeing into it pushes onto thread_free as
+ * into any other pool, then (abandoned_freed) claims the pool for a moment
+ * (owner NULL -> RC_CLAIMED, one CAS), takes those blocks back, and gives the
+ * pool to its arena if that emptied it, so a dead thread's pools go back as
+ * soon as the last of their blocks is freed, whoever frees it.  A heap that
+ * needs a pool of a class adopts one from that class's list (owner NULL ->
+ * the heap, one CAS) before it carves a fresh one. */
+
+/* A claimed pool's owner: no heap's address, never dereferenced (only a
+   RC_USE_DELAYED pool's owner is, and abandoned pools are RC_NEVER_DELAYED). */
+#define RC_CLAIMED ((rc_heap_t *)(uintptr_t)64)
+
+static rc_lock_t abandoned_lock = RC_LOCK_INIT;
+static rc_pool_t *abandoned[RC_NCLASSES], *abandoned_tail[RC_NCLASSES];
+static size_t n_abandoned[RC_NCLASSES];
+
+void _rc_abandoned_lock(void)   { pthread_mutex_lock(&abandoned_lock); }
+void _rc_abandoned_unlock(void) { pthread_mutex_unlock(&abandoned_lock); }
+
+static bool pool_has_free(const rc_pool_t *p)
 {
-    p->prev = NULL;
-    p->next = abandoned;
-    if (abandoned)
-        abandoned->prev = p;
-    abandoned = p;
+    return p->free != NULL || p->bump < p->end;
+}
+
+/* Under abandoned_lock.  Pools with free blocks go first, so adopters find
+   them without walking past full ones. */
+static void abandoned_push(rc_pool_t *p, bool front)
+{
+    unsigned c = p->cls;
+    if (front || abandoned[c] == NULL) {
+        p->prev = NULL;
+        p->next = abandoned[c];
+        if (abandoned[c])
+            abandoned[c]->prev = p;
+        else
+            abandoned_tail[c] = p;
+        abandoned[c] = p;
+    } else {
+        p->next = NULL;
+        p->prev = abandoned_tail[c];
+        abandoned_tail[c]->next = p;
+        abandoned_tail[c] = p;
+    }
     p->abandoned = 1;
-    n_abandoned++;
+    __atomic_store_n(&n_abandoned[c], n_abandoned[c] + 1, __ATOMIC_RELAXED);
 }
 
 static void abandoned_unlink(rc_pool_t *p)
 {
+    unsigned c = p->cls;
     if (p->prev)
         p->prev->next = p->next;
     else
-        abandoned = p->next;
+        abandoned[c] = p->next;
     if (p->next)
         p->next->prev = p->prev;
+    else
+        abandoned_tail[c] = p->prev;
     p->next = p->prev = NULL;
     p->abandoned = 0;
-    n_abandoned--;
+    __atomic_store_n(&n_abandoned[c], n_abandoned[c] - 1, __ATOMIC_RELAXED);
 }
 
-/* An abandoned pool, just unlinked, becomes ours. */
+static bool has_remote_frees(rc_pool_t *p)
+{
+    return (atomic_load(&p->thread_free) & ~RC_TAG_MASK) != 0;
+}
+
+/* Blocks were pushed onto an abandoned pool's thread_free: claim the pool,
+   take them back, and give the pool to its arena if it is now empty; if it
+   just stopped being full, move it to the front of its list.  If someone
+   else holds the pool (an adopter, its abandoning heap, another claimer),
+   that thread sees our blocks: each releases its hold with a sequentially
+   consistent store and then looks at thread_free again, and our push came
+   before our failed claim. */
+static void abandoned_freed(rc_pool_t *p)
+{
+    for (;;) {
+        rc_heap_t *none = NULL;
+        if (!atomic_compare_exchange_strong(&p->owner, &none, RC_CLAIMED))
+            return;
+        bool was_full = !pool_has_free(p);
+        _rc_pool_collect(p);
+        if (p->used == 0) {
+            pthread_mutex_lock(&abandoned_lock);
+            abandoned_unlink(p);
+            pthread_mutex_unlock(&abandoned_lock);
+            pool_release(p);
+            return;
+        }
+        if (was_full && pool_has_free(p) && pthread_mutex_trylock(&abandoned_lock) == 0) {
+            abandoned_unlink(p);
+            abandoned_push(p, true);
+            pthread_mutex_unlock(&abandoned_lock);
+        }
+        atomic_store(&p->owner, NULL);
+        if (!has_remote_frees(p))
+            return;
+    }
+}
+
+/* Hand a batch of blocks to the pool's owner (or to nobody: see above). */
+static void remote_push(rc_pool_t *p, rc_block_t *head, rc_block_t *tail, uint32_t n)
+{
+    if (_rc_pool_free_remote(p, head, tail, n) == RC_NEVER_DELAYED)
+        abandoned_freed(p);
+}
+
+/* Give up an owned pool (tagged RC_NEVER_DELAYED, off every list of ours):
+   to the arena if empty, else onto the abandoned list. */
+static void abandon_pool(rc_pool_t *p)
+{
+    _rc_pool_collect(p);
+    p->in_full = 0;
+    p->next = p->prev = NULL;
+    if (p->used == 0) {
+        pool_release(p);
+        return;
+    }
+    pthread_mutex_lock(&abandoned_lock);
+    abandoned_push(p, pool_has_free(p));
+    atomic_store(&p->owner, NULL);      /* claimable only once listed */
+    pthread_mutex_unlock(&abandoned_lock);
+    if (has_remote_frees(p))
+        abandoned_freed(p);
+}
+
+/* An abandoned pool, just claimed for h and unlinked, becomes h's. */
 static void take_over(rc_heap_t *h, rc_pool_t *p)
 {
     p->in_full = 0;
-    atomic_store_explicit(&p->owner, h, memory_order_release);
     _rc_pool_set_tag(p, RC_NO_DELAYED);
     _rc_pool_collect(p);
+    (void)h;
 }
 
-/* Take over up to `max` abandoned pools.  Returns one of class `cls` with a
-   block ready, if any, already at the head of its queue. */
-static rc_pool_t *adopt(rc_heap_t *h, unsigned cls, int max)
+/* A pool of class `cls` with a free block, from the abandoned list, put at
+   the head of h's queue; NULL if the list has none.  Full pools met on the
+   way (rare: they are kept at the tail) become h's too, on its full list. */
+static rc_pool_t *adopt(rc_heap_t *h, unsigned cls)
 {
-    if (__atomic_load_n(&n_abandoned, __ATOMIC_RELAXED) == 0)
-        return NULL;
-    pthread_mutex_lock(&abandoned_lock);
-    rc_pool_t *list = NULL;
-    for (int i = 0; i < max && abandoned; i++) {
-        rc_pool_t *p = abandoned;
-        abandoned_unlink(p);
-        p->next = list;
-        list = p;
-    }
-    pthread_mutex_unlock(&abandoned_lock);
-
-    rc_pool_t *found = NULL;
-    while (list) {
-        rc_pool_t *p = list;
-        list = p->next;
-        p->next = NULL;
-        take_over(h, p);
-        if (found == NULL && p->cls == cls && p->used != 0 &&
-            (p->free || _rc_pool_extend(p))) {
-            found = p;
-            queue_push_front(h, p);
-        } else {
-            file_pool(h, p);
+    for (int tries = 0; tries < 4; tries++) {
+        if (__atomic_load_n(&n_abandoned[cls], __ATOMIC_RELAXED) == 0)
+            return NULL;
+        rc_pool_t *p;
+        pthread_mutex_lock(&abandoned_lock);
+        for (p = abandoned[cls]; p; p = p->next) {
+            rc_heap_t *none = NULL;
+            if (atomic_compare_exchange_strong(&p->owner, &none, h))
+                break;                  /* else a freer holds it for a moment */
         }
+        if (p)
+            abandoned_unlink(p);
+        pthread_mutex_unlock(&abandoned_lock);
+        if (p == NULL)
+            return NULL;
+        take_over(h, p);
+        if (p->used != 0 && (p->free || _rc_pool_extend(p))) {
+            queue_push_front(h, p);
+            return p;
+        }
+        file_pool(h, p);
     }
-    return found;
+    return NULL;
 }
 
-/* A live thread freeing into an abandoned pool takes the pool over, so the
-   block (and the pool's other free blocks) are its to reuse at once, the
-   way a new thread inherits a dead one's work.  False if another thread
-   got there first, or the pool is not on the list (yet). */
-static bool reclaim(rc_heap_t *h, rc_pool_t *p)
-{
-    pthread_mutex_lock(&abandoned_lock);
-    bool ok = p->abandoned;
-    if (ok)
-        abandoned_unlink(p);
-    pthread_mutex_unlock(&abandoned_lock);
-    if (!ok)
-        return false;
-    take_over(h, p);
-    file_pool(h, p);          /* used >= 1: the block being freed */
-    return true;
-}
+static void steal_idle(rc_heap_t *me);
 
 /* A pool of class `cls` with at least one free block. */
 static rc_pool_t *pool_fresh(rc_heap_t *h, unsigned cls)
 {
-    rc_pool_t *p = adopt(h, cls, 8);
+    rc_pool_t *p = adopt(h, cls);
     if (p)
         return p;
-    if ((p = _rc_heap_take_empty(h)) == NULL) {
+    steal_idle(h);
+    if ((p = take_empty(h)) == NULL) {
         p = _rc_arena_pool_acquire();
         if (p == NULL)
             return NULL;
@@ -411,12 +551,14 @@ void _rc_cache_flush(rc_heap_t *h, unsigned cls)
     rc_block_t *rest = b->next;
     b->next = NULL;
     c->count = keep;
+    heap_enter(h);
     return_blocks(h, rest);
+    heap_leave(h);
 }
 
 static void remote_flush(rc_remote_t *r)
 {
-    _rc_pool_free_remote(r->pool, r->head, r->tail, r->count);
+    remote_push(r->pool, r->head, r->tail, r->count);
     r->pool = NULL;
     r->count = 0;
 }
@@ -430,12 +572,10 @@ static void remote_flush_all(rc_heap_t *h)
     }
 }
 
-/* A free into a pool some other heap owns, or none.  An abandoned pool is
-   reclaimed on the spot; otherwise the block is batched per pool, so the
-   owner sees one CAS per RC_REMOTE_BATCH blocks; a thread with no heap of
-   its own hands each block over at once. */
-/* Batch a block for the heap that owns its pool: one CAS per
-   RC_REMOTE_BATCH blocks. */
+/* Batch a block for the heap that owns its pool, or for nobody (an
+   abandoned pool): one CAS per RC_REMOTE_BATCH blocks.  A thread's batches
+   pin at most RC_REMOTE_SLOTS pools; they go out when full, every 8th
+   malloc slow path, and at thread exit. */
 static void remote_add(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
 {
     unsigned i = (unsigned)(((uintptr_t)p >> RC_POOL_SHIFT) % RC_REMOTE_SLOTS);
@@ -463,31 +603,24 @@ void _rc_free_remote(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
         _rc_span_free(h, p);
         return;
     }
-    if (h == &_rc_heap_empty) {
+    if (h == &_rc_heap_empty) {      /* no heap (yet, or any more): at once */
         b->next = NULL;
-        _rc_pool_free_remote(p, b, b, 1);
+        remote_push(p, b, b, 1);
         return;
     }
-    if (atomic_load_explicit(&p->owner, memory_order_relaxed) == NULL && h->live &&
-        reclaim(h, p)) {
-        /* Straight back into the pool, not the class cache: a cache holding
-           one block of each of many reclaimed pools would pin them all
-           (a thread joining thousands of short-lived ones does just that). */
-        b->next = NULL;
-        return_blocks(h, b);
-        return;
-    }
-    /* Batched back to the owner.  (Keeping it in our class cache for reuse
-       here, as tcmalloc does, made two threads trading blocks 25% faster
-       but tripled their resident memory: measured, not adopted.) */
+    /* Batched back to the owner, or into an abandoned pool.  (Taking over
+       an abandoned pool on the spot made the thread that frees what dead
+       threads left the owner of thousands of nearly empty pools nobody
+       else could use: a leak in effect.  Keeping the block in our class
+       cache for reuse, as tcmalloc does, made two threads trading blocks
+       25% faster but tripled their resident memory.  Measured, not
+       adopted.) */
     remote_add(h, p, b);
 }
 
-/* Every cached block back to its pool (thread exit, malloc_trim). */
-void _rc_heap_flush_all(rc_heap_t *h)
+/* Every cached block back to its pool, every batch out (under the lock). */
+static void flush_all(rc_heap_t *h)
 {
-    if (h == &_rc_heap_empty)
-        return;
     for (unsigned c = 0; c < RC_NCLASSES; c++) {
         rc_block_t *b = h->cache[c].head;
         h->cache[c].head = NULL;
@@ -496,6 +629,16 @@ void _rc_heap_flush_all(rc_heap_t *h)
     }
     remote_flush_all(h);             /* after the caches: they add to it */
     process_delayed(h);
+}
+
+/* malloc_trim: our caches back to the pools, then what idle heaps hold. */
+void _rc_heap_flush_all(rc_heap_t *h)
+{
+    if (h == &_rc_heap_empty)
+        return;
+    heap_enter(h);
+    flush_all(h);
+    heap_leave(h);
 }
 
 static rc_heap_t *heap_for_thread(void)
@@ -511,6 +654,42 @@ static rc_heap_t *heap_for_thread(void)
 
 /* ---- slow paths ------------------------------------------------------------ */
 
+/* Under the heap lock: a pool of class cls with free blocks, its whole free
+   list moved to the class cache. */
+static bool refill(rc_heap_t *h, unsigned cls)
+{
+    if (h->remote_used && (++h->slow_ticks & 7) == 0)
+        remote_flush_all(h);         /* don't sit on other threads' blocks for
+                                        long, but let batches fill first */
+    if (atomic_load_explicit(&h->delayed, memory_order_relaxed)) {
+        process_delayed(h);
+        if (h->cache[cls].head)
+            return true;
+    }
+
+    rc_pool_t *p;
+    while ((p = h->cur[cls]) != &_rc_pool_empty) {
+        if (p->free)
+            goto take;
+        _rc_pool_collect(p);
+        if (p->free || _rc_pool_extend(p))
+            goto take;
+        if (_rc_pool_try_mark_full(p)) {
+            queue_remove(h, p);
+            full_push(h, p);
+        }
+    }
+    if ((p = pool_fresh(h, cls)) == NULL)
+        return false;
+take:
+    h->cache[cls].head = p->free;
+    h->cache[cls].count += p->nfree;
+    p->used += p->nfree;
+    p->free = NULL;
+    p->nfree = 0;
+    return true;
+}
+
 /* The class cache is empty: refill it with a pool's whole free list. */
 void *_rc_malloc_slow(rc_heap_t *h, unsigned cls)
 {
@@ -521,75 +700,39 @@ void *_rc_malloc_slow(rc_heap_t *h, unsigned cls)
             errno = ENOMEM;
             return NULL;
         }
-        if (h->cache[cls].head)
-            goto pop;
     }
-    if (h->remote_used && (++h->slow_ticks & 7) == 0)
-        remote_flush_all(h);         /* don't sit on other threads' blocks for
-                                        long, but let batches fill first */
-    if (atomic_load_explicit(&h->delayed, memory_order_relaxed)) {
-        process_delayed(h);
-        if (h->cache[cls].head)
-            goto pop;
-    }
-
-    rc_pool_t *p;
-    while ((p = h->cur[cls]) != &_rc_pool_empty) {
-        if (p->free)
-            goto refill;
-        _rc_pool_collect(p);
-        if (p->free || _rc_pool_extend(p))
-            goto refill;
-        if (_rc_pool_try_mark_full(p)) {
-            queue_remove(h, p);
-            full_push(h, p);
+    rc_cache_t *c = &h->cache[cls];
+    if (c->head == NULL) {
+        heap_enter(h);
+        bool ok = refill(h, cls);
+        heap_leave(h);
+        if (!ok) {
+            errno = ENOMEM;
+            return NULL;
         }
     }
-    p = pool_fresh(h, cls);
-    if (p == NULL) {
-        errno = ENOMEM;
-        return NULL;
-    }
-refill:
-    h->cache[cls].head = p->free;
-    h->cache[cls].count += p->nfree;
-    p->used += p->nfree;
-    p->free = NULL;
-    p->nfree = 0;
-pop:;
-    rc_cache_t *c = &h->cache[cls];
     rc_block_t *b = c->head;
     c->head = b->next;
     c->count--;
     return b;
 }
 
-/* ---- thread exit -------------------------------------------------------------- */
+/* ---- giving pools up: thread exit, idle heaps ------------------------------ */
 
 static void abandon_list(rc_pool_t *p)
 {
     while (p) {
         rc_pool_t *next = p->next;
-        _rc_pool_collect(p);
-        p->in_full = 0;
-        p->prev = NULL;
-        if (p->used == 0) {
-            pool_release(p);
-        } else {
-            atomic_store_explicit(&p->owner, NULL, memory_order_release);
-            pthread_mutex_lock(&abandoned_lock);
-            abandoned_push(p);
-            pthread_mutex_unlock(&abandoned_lock);
-        }
+        abandon_pool(p);
         p = next;
     }
 }
 
-static void heap_abandon(rc_heap_t *h)
+/* Under h's lock: every pool h owns goes to the abandoned lists (or, empty,
+   to its arena), for any heap to adopt.  h keeps its caches and remote
+   batches, which count as used in their pools. */
+static void heap_release_pools(rc_heap_t *h)
 {
-    /* 0. Cached blocks back to their pools, ours and others'. */
-    _rc_heap_flush_all(h);
-
     /* 1. No remote free may reach h->delayed after this. */
     for (unsigned c = 0; c < RC_NCLASSES; c++)
         for (rc_pool_t *p = h->tail[c] ? h->cur[c] : NULL; p; p = p->next)
@@ -597,7 +740,8 @@ static void heap_abandon(rc_heap_t *h)
     for (rc_pool_t *p = h->full; p; p = p->next)
         _rc_pool_set_tag(p, RC_NEVER_DELAYED);
 
-    /* 2. Blocks already handed over go back to their pools. */
+    /* 2. Blocks already handed over go back to their pools (all of them
+       ours: only pools on our full list take delayed frees). */
     rc_block_t *b = atomic_exchange_explicit(&h->delayed, NULL, memory_order_acquire);
     while (b) {
         rc_block_t *next = b->next;
@@ -609,7 +753,7 @@ static void heap_abandon(rc_heap_t *h)
         b = next;
     }
 
-    /* 3. Empty pools to the arena, the rest to the abandoned list. */
+    /* 3. Empty pools to the arena, the rest to the abandoned lists. */
     for (unsigned c = 0; c < RC_NCLASSES; c++) {
         if (h->tail[c])
             abandon_list(h->cur[c]);
@@ -626,15 +770,66 @@ static void heap_abandon(rc_heap_t *h)
     h->nempty = 0;
 }
 
+static bool heap_holds_pools(const rc_heap_t *h)
+{
+    if (h->full || h->empty || atomic_load_explicit(&h->delayed, memory_order_relaxed))
+        return true;
+    for (unsigned c = 0; c < RC_NCLASSES; c++)
+        if (h->tail[c])
+            return true;
+    return false;
+}
+
+/* A thread about to carve a fresh pool first takes the pools of heaps whose
+   threads have not been on a slow path for a whole RCMALLOC_PURGE_DELAY_MS
+   period (blocked, idle, or living on their caches): at most one scan per
+   period, process-wide.  So what other threads freed into an idle thread's
+   pools is reusable, and returnable, one to two periods after that thread
+   last refilled or flushed a cache.  The idle thread keeps its caches; its
+   next refill adopts or carves like any other. */
+static void steal_idle(rc_heap_t *me)
+{
+    static _Atomic uint64_t last_scan;
+    if (_rc_opt.purge_delay_ms < 0)
+        return;
+    uint64_t now = _rc_now_ms(), last = atomic_load_explicit(&last_scan, memory_order_relaxed);
+    if (now - last < (uint64_t)_rc_opt.purge_delay_ms ||
+        !atomic_compare_exchange_strong(&last_scan, &last, now))
+        return;
+    if (pthread_mutex_trylock(&heap_lock) != 0)
+        return;
+    for (rc_heap_t *h = heaps_all; h; h = h->next_all) {
+        unsigned act = atomic_load_explicit(&h->activity, memory_order_relaxed);
+        if (h == me || !h->live || act != h->activity_seen) {
+            h->activity_seen = act;
+            continue;
+        }
+        int expect = HEAP_FREE;
+        if (!atomic_compare_exchange_strong_explicit(&h->lock, &expect, HEAP_STOLEN,
+                memory_order_acquire, memory_order_relaxed))
+            continue;
+        if (heap_holds_pools(h)) {
+            rc_track_quiet();
+            heap_release_pools(h);
+            rc_track_loud();
+        }
+        atomic_store_explicit(&h->lock, HEAP_FREE, memory_order_release);
+    }
+    pthread_mutex_unlock(&heap_lock);
+}
+
 void _rc_heap_thread_done(void *arg)
 {
     rc_heap_t *h = arg;
     if (h == NULL || h == &_rc_heap_empty)
         return;
     _rc_heap_tls = &_rc_heap_empty;  /* later frees take the remote path */
-    h->live = false;
     rc_track_quiet();
-    heap_abandon(h);
+    heap_enter(h);
+    h->live = false;
+    flush_all(h);                    /* cached blocks back, ours and others' */
+    heap_release_pools(h);
+    heap_leave(h);
     rc_track_loud();
     heap_free(h);
 }

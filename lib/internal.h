@@ -260,6 +260,9 @@ typedef struct rc_heap {
     rc_remote_t remote[RC_REMOTE_SLOTS]; /* our frees into others' pools */
     uint32_t   remote_used;        /* bit i: remote[i] holds blocks */
     unsigned   slow_ticks;         /* malloc slow paths, to pace remote flushes */
+    _Atomic int lock;              /* heap.c: owner on slow paths, or a thief */
+    _Atomic unsigned activity;     /* slow paths taken (read by steal_idle) */
+    unsigned   activity_seen;      /* steal_idle's last look (under heap_lock) */
     struct rc_heap *next_all;      /* all live heaps (stats, fork) */
     struct rc_heap *prev_all;
     bool       live;               /* owned by a running thread */
@@ -296,6 +299,7 @@ void  _rc_write_err(const char *msg);                /* ... to stderr */
 int   _rc_format(char *buf, size_t len, const char *fmt, ...);
 void  _rc_printf_err(const char *fmt, ...);
 _Noreturn void _rc_fatal(const char *fmt, ...);
+uint64_t _rc_now_ms(void);                           /* CLOCK_MONOTONIC_COARSE */
 
 /* ---- sizeclass.c -------------------------------------------------------- */
 void     _rc_sizeclass_init(void);
@@ -342,7 +346,8 @@ bool  _rc_pool_extend(rc_pool_t *pool);          /* carve more blocks */
 void  _rc_pool_collect(rc_pool_t *pool);         /* take back thread_free */
 bool  _rc_pool_try_mark_full(rc_pool_t *pool);   /* false: remote frees pending */
 void  _rc_pool_set_tag(rc_pool_t *pool, uintptr_t tag); /* waits out DELAYING */
-void  _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *head, rc_block_t *tail, uint32_t n);
+uintptr_t _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *head, rc_block_t *tail,
+                               uint32_t n);      /* returns the tag it met */
 
 /* ---- span.c: blocks of (small max, RC_SPAN_MAX] bytes, a run of pools each */
 void  *_rc_span_alloc(size_t size, size_t align, bool zero); /* NULL+ENOMEM on failure */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 void *_rc_os_map(size_t size)
@@ -180,4 +181,11 @@ _Noreturn void _rc_fatal(const char *fmt, ...)
     vprint_err(fmt, ap);
     va_end(ap);
     abort();
+}
+
+uint64_t _rc_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }

@@ -136,7 +136,7 @@ bool _rc_pool_try_mark_full(rc_pool_t *pool)
    wake an owner whose pool was full).  The head's second word records the
    batch's tail and n - 1 (blocks are 16-byte aligned and at least 16 bytes
    long), so _rc_pool_collect can hop from batch to batch. */
-void _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *head, rc_block_t *tail, uint32_t n)
+uintptr_t _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *head, rc_block_t *tail, uint32_t n)
 {
     ((uintptr_t *)head)[1] = (uintptr_t)tail | (n - 1);
     uintptr_t tf = atomic_load_explicit(&pool->thread_free, memory_order_relaxed);
@@ -151,9 +151,9 @@ void _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *head, rc_block_t *tail, u
             ntf = (uintptr_t)head | (tf & RC_TAG_MASK);
         }
     } while (!atomic_compare_exchange_weak_explicit(&pool->thread_free, &tf, ntf,
-                 memory_order_release, memory_order_relaxed));
+                 memory_order_seq_cst, memory_order_relaxed)); /* see abandoned_freed */
     if (!delayed)
-        return;
+        return tf & RC_TAG_MASK;
 
     /* The tag was USE_DELAYED, so the pool sits on its owner's full list and
        the owner cannot abandon it until we leave the DELAYING state. */
@@ -169,4 +169,5 @@ void _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *head, rc_block_t *tail, u
         ntf = (tf & ~RC_TAG_MASK) | RC_NO_DELAYED;
     } while (!atomic_compare_exchange_weak_explicit(&pool->thread_free, &tf, ntf,
                  memory_order_release, memory_order_relaxed));
+    return RC_USE_DELAYED;
 }
