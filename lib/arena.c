@@ -33,6 +33,7 @@ static rc_arena_t *hint;              /* an arena that probably has free pools *
 static size_t n_arenas;
 static size_t dirty_pools;            /* free but maybe resident */
 static size_t pools_used, peak_pools_used;
+static size_t recent_peak, period_peak; /* most pools in use last period, this one */
 static size_t arenas_unmapped;        /* ever, for stats */
 
 /* Bits set in m.  Not __builtin_popcountll: without -mpopcnt (not in the
@@ -136,10 +137,12 @@ static uint64_t run_bits(unsigned i, unsigned n)
     return (n >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << i;
 }
 
-/* Take pools i .. i+n-1 of `a` out of its free mask. */
-static void take_locked(rc_arena_t *a, unsigned i, unsigned n)
+/* Take pools i .. i+n-1 of `a` out of its free mask; returns which of them
+   were resident, relative to i. */
+static uint64_t take_locked(rc_arena_t *a, unsigned i, unsigned n)
 {
     uint64_t bits = run_bits(i, n);
+    uint64_t warm = (a->dirty_new | a->dirty_old) & bits;
     dirty_pools -= popcount((a->dirty_new | a->dirty_old) & bits);
     a->free_mask &= ~bits;
     a->dirty_new &= ~bits;
@@ -148,6 +151,11 @@ static void take_locked(rc_arena_t *a, unsigned i, unsigned n)
     pools_used += n;
     if (pools_used > peak_pools_used)
         peak_pools_used = pools_used;
+    if (pools_used > period_peak)
+        period_peak = pools_used;
+    if (pools_used > recent_peak)
+        recent_peak = pools_used;
+    return warm >> i;
 }
 
 /* Where a run of n > 1 pools may start to be aligned like a buddy block:
@@ -174,6 +182,18 @@ rc_pool_t *_rc_arena_span_acquire(unsigned n)
     pthread_mutex_lock(&arena_lock);
     rc_arena_t *a = hint;
     uint64_t fit = (a && a->nfree >= n) ? runs_of(a->free_mask, n) : 0;
+    if (dirty_pools >= n && (fit & runs_of(a->dirty_new | a->dirty_old, n)) == 0) {
+        /* resident free pools elsewhere: use them before touching clean
+           ones here (else a program that frees a phase's pools in one arena
+           and carves the next phase's in another holds both) */
+        for (rc_arena_t *b = arenas; b; b = b->next)
+            if (b != a && b->nfree >= n &&
+                (runs_of(b->free_mask, n) & runs_of(b->dirty_new | b->dirty_old, n))) {
+                a = b;
+                fit = runs_of(b->free_mask, n);
+                break;
+            }
+    }
     if (fit == 0) {
         for (a = arenas; a; a = a->next)
             if (a->nfree >= n && (fit = runs_of(a->free_mask, n)) != 0)
@@ -192,11 +212,12 @@ rc_pool_t *_rc_arena_span_acquire(unsigned n)
     uint64_t al = aligned_starts(n);
     uint64_t pick = (warm & al) ? warm & al : warm ? warm : (fit & al) ? fit & al : fit;
     unsigned i = (unsigned)__builtin_ctzll(pick);
-    take_locked(a, i, n);
+    uint64_t was = take_locked(a, i, n);
     if (n > 1)
         a->span_tail |= run_bits(i + 1, n - 1);
     rc_pool_t *pool = pool_at(a, i);
     pool->in_use = 1;
+    pool->resident = was;
     pthread_mutex_unlock(&arena_lock);
     return pool;
 }
@@ -218,7 +239,7 @@ bool _rc_arena_span_grow(rc_pool_t *pool, unsigned n, unsigned m)
     uint64_t more = run_bits(i + n, m - n);
     bool ok = (a->free_mask & more) == more;
     if (ok) {
-        take_locked(a, i + n, m - n);
+        pool->resident |= take_locked(a, i + n, m - n) << n;
         a->span_tail |= more;
     }
     pthread_mutex_unlock(&arena_lock);
@@ -258,6 +279,47 @@ static size_t purge_locked(bool all)
     return bytes;
 }
 
+/* Decommit free pools until at most `target` stay resident: those freed
+   longest ago first, and in each arena the highest (pools are handed out
+   lowest first, so those are the least likely to be wanted next).  Down to
+   half the limit, so a program hovering at it does not madvise at every
+   release. */
+static void purge_down_to(size_t target)
+{
+    for (int gen = 0; gen < 2; gen++) {
+        for (rc_arena_t *a = arenas; a && dirty_pools > target; a = a->next) {
+            uint64_t *set = gen == 0 ? &a->dirty_old : &a->dirty_new;
+            uint64_t m = *set, take = 0;
+            size_t n = 0;
+            while (m && dirty_pools - n > target) {
+                uint64_t top = (uint64_t)1 << (63 - __builtin_clzll(m));
+                take |= top;
+                m &= ~top;
+                n++;
+            }
+            decommit(a, take);
+            *set &= ~take;
+        }
+    }
+}
+
+/* Free pools kept resident, beyond which the excess goes back at once:
+   what keeps pools in use + free resident pools within an eighth above the
+   most pools in use during this decay period and the last (at least
+   RC_DIRTY_MIN), and never more than RCMALLOC_RETAIN bytes.  So a program
+   whose use swings up and down keeps its pools warm without raising its
+   peak RSS, while pools freed for good (a thread's, a phase's) do not add
+   to the peak of whatever the program does next. */
+static size_t dirty_limit(void)
+{
+    size_t peak = recent_peak > pools_used ? recent_peak : pools_used;
+    size_t lim = peak + peak / RC_DIRTY_FRACTION - pools_used;
+    if (lim < RC_DIRTY_MIN)
+        lim = RC_DIRTY_MIN;
+    size_t cap = (size_t)_rc_opt.retain / RC_POOL_SIZE;
+    return lim < cap ? lim : cap;
+}
+
 /* Decay: a pool freed to its arena stays resident (and is reused first)
    for one to two RCMALLOC_PURGE_DELAY_MS periods, then goes back to the OS
    at the next pool event; more than RCMALLOC_RETAIN bytes of free pools go
@@ -266,8 +328,9 @@ static size_t purge_locked(bool all)
 static void decay_locked(void)
 {
     static uint64_t last_tick;
-    if (dirty_pools * RC_POOL_SIZE > (size_t)_rc_opt.retain) {
-        purge_locked(true);
+    size_t limit = dirty_limit();
+    if (dirty_pools > limit) {
+        purge_down_to(limit / 2);
         return;
     }
     if (_rc_opt.purge_delay_ms < 0)
@@ -275,20 +338,23 @@ static void decay_locked(void)
     uint64_t now = _rc_now_ms();
     if (now - last_tick >= (uint64_t)_rc_opt.purge_delay_ms) {
         last_tick = now;
+        recent_peak = period_peak;
+        period_peak = pools_used;
         purge_locked(false);
     }
 }
 
-/* Pools i .. i+n-1 of `a` back to its free mask (dirty: they may be
-   resident). */
-static void give_locked(rc_arena_t *a, unsigned i, unsigned n)
+/* Pools i .. i+n-1 of `a` back to its free mask; those in `warm` may be
+   resident (dirty), the rest were never touched since they were clean. */
+static void give_locked(rc_arena_t *a, unsigned i, unsigned n, uint64_t warm)
 {
     uint64_t bits = run_bits(i, n);
+    warm &= bits;
     a->span_tail &= ~bits;
     a->free_mask |= bits;
-    a->dirty_new |= bits;
+    a->dirty_new |= warm;
     a->nfree += n;
-    dirty_pools += n;
+    dirty_pools += popcount(warm);
     pools_used -= n;
     if (hint == NULL || hint->nfree == 0)
         hint = a;
@@ -300,24 +366,30 @@ void _rc_arena_span_shrink(rc_pool_t *pool, unsigned n, unsigned m)
 {
     rc_arena_t *a = arena_of(pool);
     pthread_mutex_lock(&arena_lock);
-    give_locked(a, pool_index(a, pool) + m, n - m);
+    unsigned i = pool_index(a, pool);
+    give_locked(a, i + m, n - m, run_bits(i + m, n - m));
+    pool->resident &= run_bits(0, m);
     decay_locked();
     pthread_mutex_unlock(&arena_lock);
 }
 
-void _rc_arena_span_release(rc_pool_t *pool, unsigned n)
+/* A span's pools, or one pool (n == 1), back to the arena: the first
+   `touched` may be resident, and whichever were when taken. */
+void _rc_arena_span_release(rc_pool_t *pool, unsigned n, unsigned touched)
 {
     rc_arena_t *a = arena_of(pool);
+    unsigned i = pool_index(a, pool);
+    uint64_t warm = run_bits(i, touched) | (n > 1 ? pool->resident << i : 0);
     pthread_mutex_lock(&arena_lock);
     pool->in_use = 0;
-    give_locked(a, pool_index(a, pool), n);
+    give_locked(a, i, n, warm);
     decay_locked();
     pthread_mutex_unlock(&arena_lock);
 }
 
 void _rc_arena_pool_release(rc_pool_t *pool)
 {
-    _rc_arena_span_release(pool, 1);
+    _rc_arena_span_release(pool, 1, 1);
 }
 
 size_t _rc_arena_purge(bool all)

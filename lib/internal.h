@@ -147,6 +147,8 @@
 #define RC_SMALL_LIMIT   8192                       /* largest class */
 #define RC_SMALL_MIN_MAX 512                        /* rc_small_max floor */
 #define RC_CARVE_BYTES   4096                       /* lazy carving: a page (power of 2) */
+#define RC_DIRTY_MIN     16                         /* free pools always kept resident */
+#define RC_DIRTY_FRACTION 8                         /* ... or 1/8 of those in use */
 #define RC_HEAP_EMPTY_MAX 4                         /* empty pools a heap keeps */
 #define RC_SPAN_CLASS    255                        /* pool->cls of a span */
 #define RC_SPAN_POOLS    16                         /* most pools in a span */
@@ -214,7 +216,9 @@ typedef struct rc_pool {
     uint8_t          abandoned;   /* on the abandoned list (under its lock) */
     /* ---- second cache line: written by other threads ---- */
     _Atomic(uintptr_t) thread_free; /* remote frees | tag; see enum above */
-    char             _pad2[RC_POOL_HEADER - 64 - sizeof(uintptr_t)];
+    uint64_t         resident;    /* a span's: bit k, pool k was resident when
+                                     taken (arena.c: what its release dirties) */
+    char             _pad2[RC_POOL_HEADER - 64 - sizeof(uintptr_t) - sizeof(uint64_t)];
 } rc_pool_t;
 
 _Static_assert(sizeof(rc_pool_t) == RC_POOL_HEADER, "pool header size");
@@ -316,7 +320,7 @@ void       _rc_arena_pool_release(rc_pool_t *pool);
 rc_pool_t *_rc_arena_span_acquire(unsigned n);     /* n pools in a row */
 bool       _rc_arena_span_grow(rc_pool_t *pool, unsigned n, unsigned m);
 void       _rc_arena_span_shrink(rc_pool_t *pool, unsigned n, unsigned m);
-void       _rc_arena_span_release(rc_pool_t *pool, unsigned n);
+void       _rc_arena_span_release(rc_pool_t *pool, unsigned n, unsigned touched);
 size_t     _rc_arena_purge(bool all);             /* bytes returned */
 void       _rc_arena_lock(void);
 void       _rc_arena_unlock(void);

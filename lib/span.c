@@ -51,7 +51,9 @@ static void *span_new(size_t size, size_t off, unsigned n, bool zero)
 {
     rc_heap_t *h = _rc_heap_tls;
     rc_pool_t *p = n == 1 ? _rc_heap_take_empty(h) : NULL;
-    if (p == NULL && (p = _rc_arena_span_acquire(n)) == NULL) {
+    if (p != NULL) {
+        p->resident = 1;            /* it was a pool in use */
+    } else if ((p = _rc_arena_span_acquire(n)) == NULL) {
         errno = ENOMEM;
         return NULL;
     }
@@ -95,11 +97,12 @@ void *_rc_span_grown(size_t size)
 void _rc_span_free(rc_heap_t *h, rc_pool_t *p)
 {
     unsigned n = span_pools(p);
+    unsigned touched = pools_for(0, (size_t)(p->bump - (char *)p));
     p->used = 0;
     p->cls = 0;
     if (n == 1 && _rc_heap_keep_empty(h, p))
         return;
-    _rc_arena_span_release(p, n);
+    _rc_arena_span_release(p, n, touched < n ? touched : n);
 }
 
 /* Keep the block where its pools allow: within them (shrinking them only
