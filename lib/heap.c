@@ -1,23 +1,27 @@
 /*
  * heap.c -- per-thread heaps: the allocation slow path, pools moving between
  * a heap's class queues, its full list and its empty cache, and what happens
- * to a heap's pools when its thread exits (abandonment and adoption).
+ * to a heap's pools when its thread exits or idles (abandonment, adoption,
+ * and release by whoever frees an abandoned pool's last block).
  * Main entry points: _rc_malloc_slow (refill a class cache), _rc_cache_flush
  * (a class cache over its limit), _rc_free_remote, _rc_heap_thread_done.
  *
- * Invariants (each heap's lists are touched only by its own thread):
+ * Invariants (each heap's lists are touched only under its lock: by its own
+ * thread on its slow paths, or by a thread abandoning an idle heap's pools):
  *   - cur[c] is the head of class c's queue, or &_rc_pool_empty when the
  *     queue is empty; tail[c] is its last pool or NULL;
- *   - cache[c] holds free blocks of class c from our own pools (they count
- *     as used there until returned); return_blocks also sends home any
- *     block of a pool that changed hands meanwhile; remote[] holds blocks
- *     of other heaps' pools on their way back;
+ *   - cache[c] holds free blocks of class c, from pools that were ours when
+ *     the blocks came in (they count as used there until returned);
+ *     return_blocks sends any block of a pool that changed hands meanwhile
+ *     the remote way; remote[] holds blocks of others' pools (or abandoned
+ *     ones) on their way back; both are the owning thread's alone;
  *   - a pool is on exactly one of: a class queue (in_full == 0), the full
- *     list (in_full == 1), the empty cache, the abandoned list, or free in
+ *     list (in_full == 1), the empty cache, an abandoned list, or free in
  *     its arena;
  *   - pools on the full list have the RC_USE_DELAYED tag (or a remote free is
- *     in the middle of clearing it); pools on the abandoned list have
- *     RC_NEVER_DELAYED and owner == NULL.
+ *     in the middle of clearing it); pools on an abandoned list have
+ *     RC_NEVER_DELAYED and owner == NULL, or RC_CLAIMED while a freeing
+ *     thread collects them.
  */
 #include "internal.h"
 #include "track.h"
@@ -73,6 +77,7 @@ static rc_heap_t *heap_new(void)
         h->cache[c].limit = lim < 8 ? 8 : lim > 128 ? 128 : lim;
         h->cur[c] = &_rc_pool_empty;
     }
+    h->live = true;
     h->next_all = heaps_all;
     if (heaps_all)
         heaps_all->prev_all = h;
@@ -646,7 +651,6 @@ static rc_heap_t *heap_for_thread(void)
     rc_heap_t *h = heap_new();
     if (h == NULL)
         return NULL;
-    h->live = true;
     _rc_heap_tls = h;
     pthread_setspecific(_rc_heap_key, h);   /* may allocate: the heap is set */
     return h;
@@ -800,7 +804,7 @@ static void steal_idle(rc_heap_t *me)
         return;
     for (rc_heap_t *h = heaps_all; h; h = h->next_all) {
         unsigned act = atomic_load_explicit(&h->activity, memory_order_relaxed);
-        if (h == me || !h->live || act != h->activity_seen) {
+        if (h == me || act != h->activity_seen) {
             h->activity_seen = act;
             continue;
         }
@@ -808,7 +812,7 @@ static void steal_idle(rc_heap_t *me)
         if (!atomic_compare_exchange_strong_explicit(&h->lock, &expect, HEAP_STOLEN,
                 memory_order_acquire, memory_order_relaxed))
             continue;
-        if (heap_holds_pools(h)) {
+        if (h->live && heap_holds_pools(h)) {
             rc_track_quiet();
             heap_release_pools(h);
             rc_track_loud();

@@ -99,18 +99,29 @@
  * of that hand-off; the owner waits it out before it abandons the pool, so
  * no thread touches a heap after its pools have been given up.
  *
- * Thread exit (heap.c).  The heap's caches and batches are flushed, then its
- * pools with live blocks are abandoned: owner set to NULL, tag
- * RC_NEVER_DELAYED, put on a global list.  Remote frees keep landing on
- * their thread_free lists.  Any thread that needs a pool adopts abandoned
- * ones first, and a live thread freeing into an abandoned pool takes it
- * over on the spot.  Empty pools go back to their arena.
+ * Thread exit and idle heaps (heap.c).  The heap's caches and batches are
+ * flushed, then its pools with live blocks are abandoned: tag
+ * RC_NEVER_DELAYED, put on abandoned[cls] (free-block pools first), owner
+ * set to NULL.  Remote frees keep landing on their thread_free lists; the
+ * thread that pushed them then claims the pool (owner NULL -> RC_CLAIMED,
+ * one CAS), collects, and gives the pool to its arena if it is empty.  A
+ * heap needing a pool of class c adopts one from abandoned[c] (owner NULL ->
+ * heap, one CAS) before it carves a fresh one.  A live heap whose thread
+ * has not been on a slow path for a whole RCMALLOC_PURGE_DELAY_MS period
+ * has its pools abandoned the same way by the next thread about to carve a
+ * fresh pool (steal_idle, try-locking h->lock, which the owner holds on its
+ * slow paths; the caches and remote batches, touched by the fast paths
+ * without a lock, stay the owner's).  Empty pools go back to their arena.
  *
  * Returning memory.  Pools freed to an arena stay resident ("dirty", and
- * reused first) for one to two RCMALLOC_PURGE_DELAY_MS periods, then are
- * madvise(MADV_DONTNEED)ed at the next pool event; beyond RCMALLOC_RETAIN
- * bytes of them, all go at once.  An arena whose pools are all free and
- * clean is unmapped (one spare arena is kept).  So RSS falls after a burst.
+ * reused first, in any arena) for one to two RCMALLOC_PURGE_DELAY_MS
+ * periods, then are madvise(MADV_DONTNEED)ed at the next pool event.  They
+ * stay only while pools in use + dirty pools are within an eighth above
+ * the most pools in use this period and the last (at least RC_DIRTY_MIN
+ * dirty pools, at most RCMALLOC_RETAIN bytes): the excess goes at once,
+ * oldest first.  A span's pools it never touched go back clean.  An arena
+ * whose pools are all free and clean is unmapped (one spare arena is
+ * kept).  So RSS follows the live data, and falls after a burst.
  *
  * fork (init.c).  The prepare handler takes every global lock (the object
  * layer's first, then debug, heaps, abandoned list, arenas), parent and
