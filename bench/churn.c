@@ -2,7 +2,9 @@
  * churn.c -- threads that come and go, passing blocks to each other.
  *
  * Generations of -t N threads (default 2) are created and joined, over and
- * over (-m GENERATIONS, default 1000 at scale 1).  Each thread allocates
+ * over (-m GENERATIONS; default 1000 times the -s scale, at least 100, so
+ * that `make bench QUICK=1` runs fewer generations of the same threads
+ * rather than the same number of smaller ones).  Each thread allocates
  * blocks of 8 B .. 1 KiB (one in a hundred 100x larger, one in a thousand
  * 1000x: spans and large blocks too), keeps some to the end of its life,
  * frees most of the others at random, and swaps blocks with a shared
@@ -97,14 +99,16 @@ static void *stress(void *arg)
 int main(int argc, char **argv)
 {
     bench_opts o = bench_parse(argc, argv, 2);
-    long gens = o.mode[0] ? atol(o.mode) : 1000;
+    long gens = o.mode[0] ? atol(o.mode) : (long)bench_iters(&o, 1000);
     int t = o.threads;
     pthread_t *th = calloc((size_t)t, sizeof *th);
     bench_rng r;
     long rss_mid = 0;
+    if (!o.mode[0] && gens < 100)
+        gens = 100;
     if (!th || gens < 1)
         return 1;
-    steps_per_thread = bench_iters(&o, 500);
+    steps_per_thread = 500;
     bench_rng_seed(&r, 42);
     for (long g = 0; g < gens; g++) {
         for (int i = 0; i < t; i++)

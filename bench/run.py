@@ -19,6 +19,9 @@ Method
     mean of these ratios over the rows every shown allocator completed.
   * A probe checks which library `malloc` resolves to under each preload
     and the report says so when a preload did not take.
+  * One line answers whether CPython with PYTHONMALLOC=malloc on rcmalloc
+    beats CPython with its own pymalloc on glibc (the python-malloc row's
+    rcmalloc cell against the python-pymalloc row's glibc cell).
 
 Nothing here knows any expected number: the tables are computed from
 this run's measurements only.
@@ -27,6 +30,10 @@ Outputs (in <builddir>/bench/results/, copied to --results-dir if given):
   report.md     the Markdown report also printed on stdout
   raw.csv       one line per process run
   summary.csv   one line per cell (medians, ratios)
+  readme_table.md  the compact table for the top-level README: rcmalloc's
+                time and peak RSS next to the best peer's, both ratios side
+                by side, and the CPython line (`--readme-table` prints it
+                again from a summary.csv)
   chart.svg     ratios to the best peer, time and memory (gnuplot)
   chart.png     the same chart as a PNG
 """
@@ -108,8 +115,20 @@ def alloc_rows():
         Row("prodcons", "a producer thread mallocs, a consumer thread frees (batches of 32 via a ring)",
             "bench/prodcons", ["-t", "2"]),
         Row("xfree", "two threads each free the other's blocks", "bench/xfree"),
+        Row("churn", "threads that come and go: 1,000 generations of 2 short-lived threads "
+            "(fewer when QUICK), blocks passed on through a shared array and freed by later "
+            "generations", "bench/churn", ["-t", "2"]),
+        Row("xthread", "2 threads, each a working set of 16 B-16 KiB blocks (mostly small); "
+            "a quarter of what each discards is freed by the other thread (lock-free inbox)",
+            "bench/xthread", ["-t", "2"]),
+        Row("xmalloc", "xmalloc-test: 2 threads only malloc 16 B-1 KiB, 2 threads only free, "
+            "through shared mutex queues; fixed total count", "bench/xmalloc", ["-t", "4"]),
+        Row("spanx", "8 KiB-1 MiB blocks malloc'd in one thread, first and last bytes touched, "
+            "freed in another (through a ring, 32 in flight)", "bench/spanx", ["-t", "2"]),
         Row("realloc", "16 buffers grow 16 B -> 64 KiB by 1/8 steps (string builders)",
             "bench/realloc"),
+        Row("realloc1", "one buffer grows 16 B -> 64 KiB by 1/8 steps, 16-256 B blocks "
+            "malloc'd and freed between the steps (some kept a while)", "bench/realloc1"),
         Row("large", "allocate, touch and free 5-25 MiB blocks, 2 live", "bench/large"),
         Row("frag", "fill 16-128 B, free 90% at random, refill with 256-1024 B; "
             "memory = RSS after the refill", "bench/frag", mem_metric="rss_refill_kb"),
@@ -383,14 +402,21 @@ def parse_args():
     ap.add_argument("--results-dir", default="")
     ap.add_argument("--timeout", type=float, default=0)
     ap.add_argument("--list", action="store_true", help="list the rows and exit")
+    ap.add_argument("--readme-table", nargs="?", const="-", default="", metavar="SUMMARY_CSV",
+                    help="print the compact time + memory table (results/readme_table.md) "
+                    "from an earlier run's summary.csv (default: "
+                    "<builddir>/bench/results/summary.csv) and exit")
     return ap.parse_args()
 
 
-def selected(row, only):
+def selected(row, only, names=()):
+    """Is the row picked by ONLY?  A word is a kind ('alloc', 'lifetime'),
+    a row's exact name (then that row only: ONLY=realloc is not realloc1),
+    or else a prefix (ONLY=scale picks every scale-N)."""
     if not only:
         return True
     for w in only:
-        if w == row.kind or row.name == w or row.name.startswith(w):
+        if w == row.kind or row.name == w or (w not in names and row.name.startswith(w)):
             return True
     return False
 
@@ -416,7 +442,10 @@ def main():
     builddir = os.path.abspath(args.builddir)
     srcdir = os.path.abspath(args.srcdir)
 
-    rows = [r for r in alloc_rows() + lifetime_rows() if selected(r, only)]
+    all_names = {r.name for r in alloc_rows() + lifetime_rows()}
+    rows = [r for r in alloc_rows() + lifetime_rows() if selected(r, only, all_names)]
+    if args.readme_table:
+        return print_readme_table(args.readme_table, builddir)
     if args.list:
         for r in alloc_rows() + lifetime_rows():
             print("%-20s %-8s %s" % (r.name, r.kind, r.desc))
@@ -596,9 +625,15 @@ def main():
         w.writeheader()
         w.writerows(raw)
     write_summary(os.path.join(outdir, "summary.csv"), rows, available, summary)
+    files = ["report.md", "raw.csv", "summary.csv"]
+    compact = readme_table(rows, available, summary)
+    if compact:
+        with open(os.path.join(outdir, "readme_table.md"), "w") as f:
+            f.write(compact + "\n")
+        files.append("readme_table.md")
     charts = plot(args.gnuplot or shutil.which("gnuplot") or "", outdir, rows, available,
                   summary)
-    files = ["report.md", "raw.csv", "summary.csv"] + charts
+    files += charts
     print("bench: results in %s (%s)" % (outdir, ", ".join(files)), file=sys.stderr)
     if args.results_dir:
         try:
@@ -711,7 +746,8 @@ def alloc_table(rows, available, summary, field, fmt, title, lines):
     if n:
         gm = {a: geomean(per_alloc[a]) for a in available}
         cells = ["%.2f" % gm[a] for a in available]
-        line = "| geometric mean of ratios (%d rows) | %s" % (n, " | ".join(cells))
+        line = "| geometric mean of ratios (%d row%s) | %s" % (n, "" if n == 1 else "s",
+                                                             " | ".join(cells))
         if SUBJECT in available:
             line += " | %s" % ("%.2fx the best peer per row" % gm[SUBJECT])
         if field == "time":
@@ -804,6 +840,10 @@ def render(args, rows, available, allocs, summary, notes, python, quick, rounds,
         lines.append("")
     alloc_table(rows, available, summary, "time", fmt_time,
                 "Time (median wall-clock; lower is better)", lines)
+    py = python_comparison(summary)
+    if py:
+        lines.append(py)
+        lines.append("")
     alloc_table(rows, available, summary, "mem_kb", fmt_mem,
                 "Memory (median peak RSS; frag: RSS after the refill; lower is better)", lines)
     lifetime_table(rows, summary, lines)
@@ -819,6 +859,134 @@ def render(args, rows, available, allocs, summary, notes, python, quick, rounds,
     for r in rows:
         lines.append("- **%s**: %s" % (r.name, r.desc))
     return "\n".join(lines)
+
+
+PY_SUBJECT = ("python-malloc", SUBJECT)       # CPython, PYTHONMALLOC=malloc, on rcmalloc
+PY_TARGET = ("python-pymalloc", "glibc")      # CPython's own pymalloc, no preload
+
+
+def python_comparison(summary):
+    """One sentence: is CPython with PYTHONMALLOC=malloc on rcmalloc faster
+    than CPython with its own pymalloc (on glibc)?  None when neither row
+    was run."""
+    a, b = summary.get(PY_SUBJECT), summary.get(PY_TARGET)
+    if a is None and b is None:
+        return None
+    head = ("**Is CPython on rcmalloc faster than CPython on its own pymalloc?** "
+            "(python-malloc's rcmalloc cell, PYTHONMALLOC=malloc, against python-pymalloc's "
+            "glibc cell, CPython's default) ")
+    missing = [("%s/%s" % k) for k, s in ((PY_SUBJECT, a), (PY_TARGET, b))
+               if not s or s.get("status") != "ok"]
+    if missing:
+        return head + "n/a: %s did not run or complete." % ", ".join(missing)
+    ratio = a["time"] / b["time"] if b["time"] > 0 else float("nan")
+    spread = max(a.get("spread", 0), b.get("spread", 0))
+    if ratio < 1:
+        answer = "Yes: %.0f%% faster" % (100 * (1 - ratio))
+    else:
+        answer = "No: %.0f%% slower" % (100 * (ratio - 1))
+    text = head + "**%s**, %s vs %s (ratio %.2f" % (
+        answer, fmt_time(a["time"]), fmt_time(b["time"]), ratio)
+    if abs(ratio - 1) < spread:
+        text += "; less than the two cells' spread, %.0f%%, so not a clear difference " \
+                "on this run" % (100 * spread)
+    return text + "). Peak RSS %s vs %s (ratio %.2f)." % (
+        fmt_mem(a["mem_kb"]), fmt_mem(b["mem_kb"]),
+        a["mem_kb"] / b["mem_kb"] if b["mem_kb"] > 0 else float("nan"))
+
+
+def readme_table(rows, available, summary):
+    """The compact table for the top-level README: per allocator row,
+    rcmalloc's median time and peak RSS, the best peer's, and the two
+    ratios side by side; then the geometric means and the CPython line."""
+    arows = [r for r in rows if r.kind == "alloc"]
+    if not arows or SUBJECT not in available or len(available) < 2:
+        return None
+    lines = [
+        "| workload | rcmalloc time | best peer (time) | time ratio | rcmalloc peak RSS "
+        "| best peer (memory) | memory ratio | spread |",
+        "|---|---:|---|---:|---:|---|---:|---:|",
+    ]
+    gm = {"time": [], "mem_kb": []}
+
+    def ratio_cell(r):
+        if r is None:
+            return "-"
+        txt = "%.2f" % r
+        return "**%s**" % txt if r >= 1.005 else txt
+    for row in arows:
+        cells = [row.name + (" (reference)" if row.reference else "")]
+        st = summary.get((row.name, SUBJECT), {})
+        got = {}
+        for field, fmt in (("time", fmt_time), ("mem_kb", fmt_mem)):
+            vals, ratios, best_peer = alloc_ratios(row, available, summary, field)
+            got[field] = ratios if len(ratios) == len(available) else None
+            if st.get("status") != "ok":
+                cells += ["**%s**" % st.get("status", "not run"), "", "-"]
+                continue
+            cells.append(fmt(vals[SUBJECT]))
+            cells.append("%s %s" % (best_peer, fmt(vals[best_peer])) if best_peer else "-")
+            cells.append(ratio_cell(ratios.get(SUBJECT)))
+        sp = [summary[(row.name, a)]["spread"] for a in available
+              if summary.get((row.name, a), {}).get("status") == "ok"]
+        cells.append("%.0f%%" % (100 * max(sp)) if sp else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+        # the means: rows every allocator completed, as in the report
+        if not row.reference and got["time"] and got["mem_kb"]:
+            for field in gm:
+                gm[field].append(got[field][SUBJECT])
+    n = min(len(gm["time"]), len(gm["mem_kb"]))
+    if n:
+        lines.append("| geometric mean (%d row%s) | | | %s | | | %s | |" % (
+            n, "" if n == 1 else "s", ratio_cell(geomean(gm["time"])), ratio_cell(geomean(gm["mem_kb"]))))
+    lines.append("")
+    peers = [a for a in available if a != SUBJECT]
+    lines.append("Ratio = rcmalloc / the best of %s in that row (below 1.00: rcmalloc beats "
+                 "%s; **bold**: it loses). " % (
+                     ", ".join(peers[:-1]) + " and " + peers[-1] if len(peers) > 1
+                     else peers[0], "all of them" if len(peers) > 1 else "it") +
+                 "Memory is peak RSS (frag: RSS after the refill). Time differences smaller "
+                 "than *spread* are noise. Reference rows are left out of the means.")
+    py = python_comparison(summary)
+    if py:
+        lines.append("")
+        lines.append(py)
+    return "\n".join(lines)
+
+
+def print_readme_table(path, builddir):
+    """--readme-table: rebuild the compact table from a summary.csv."""
+    if path == "-":
+        path = os.path.join(builddir, "bench", "results", "summary.csv")
+    try:
+        with open(path, newline="") as f:
+            recs = list(csv.DictReader(f))
+    except OSError as e:
+        print("bench: cannot read %s: %s" % (path, e), file=sys.stderr)
+        return 2
+    known = {r.name: r for r in alloc_rows()}
+    rows, available, summary = [], [], {}
+    for rec in recs:
+        if rec["kind"] != "alloc":
+            continue
+        if not rows or rows[-1].name != rec["row"]:
+            rows.append(known.get(rec["row"]) or Row(rec["row"], ""))
+        if rec["column"] not in available:
+            available.append(rec["column"])
+        s = {"status": rec["status"], "note": rec.get("note", "")}
+        if rec["status"] == "ok":
+            s.update(time=float(rec["median_time_s"]), mem_kb=float(rec["median_mem_kb"]),
+                     spread=float(rec["spread"] or 0))
+        summary[(rec["row"], rec["column"])] = s
+    available.sort(key=lambda a: ([SUBJECT] + [n for n, _ in PEERS]).index(a)
+                   if a in [SUBJECT] + [n for n, _ in PEERS] else 99)
+    table = readme_table(rows, available, summary)
+    if not table:
+        print("bench: %s has no allocator rows with an rcmalloc column" % path,
+              file=sys.stderr)
+        return 1
+    print(table)
+    return 0
 
 
 def write_summary(path, rows, available, summary):
