@@ -608,7 +608,11 @@ void _rc_free_remote(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
         _rc_span_free(h, p);
         return;
     }
-    if (h == &_rc_heap_empty) {      /* no heap (yet, or any more): at once */
+    if (h == &_rc_heap_empty ||      /* no heap (yet, or any more) */
+        atomic_load_explicit(&p->owner, memory_order_relaxed) == NULL) {
+        /* An abandoned pool: at once, not batched, so that a thread that
+           frees what dead threads left (and may not allocate again for a
+           while) does not keep their pools from going back. */
         b->next = NULL;
         remote_push(p, b, b, 1);
         return;
