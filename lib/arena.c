@@ -48,7 +48,17 @@ static size_t popcount(uint64_t m)
     return (size_t)((m * 0x0101010101010101ull) >> 56);
 }
 
-void _rc_arena_lock(void)   { pthread_mutex_lock(&arena_lock); }
+static void drain_deferred(void);
+
+/* Every holder of the arena lock first gives back the pools whose release
+   was deferred because the lock was busy (see _rc_arena_span_release). */
+static void lock_arena(void)
+{
+    pthread_mutex_lock(&arena_lock);
+    drain_deferred();
+}
+
+void _rc_arena_lock(void)   { lock_arena(); }
 void _rc_arena_unlock(void) { pthread_mutex_unlock(&arena_lock); }
 
 void _rc_arena_fork_child(void)
@@ -179,7 +189,7 @@ static uint64_t aligned_starts(unsigned n)
    arenas, the first with room. */
 rc_pool_t *_rc_arena_span_acquire(unsigned n)
 {
-    pthread_mutex_lock(&arena_lock);
+    lock_arena();
     rc_arena_t *a = hint;
     uint64_t fit = (a && a->nfree >= n) ? runs_of(a->free_mask, n) : 0;
     if (dirty_pools >= n && (fit & runs_of(a->dirty_new | a->dirty_old, n)) == 0) {
@@ -235,7 +245,7 @@ bool _rc_arena_span_grow(rc_pool_t *pool, unsigned n, unsigned m)
     unsigned i = pool_index(a, pool);
     if (i + m > RC_POOLS_PER_ARENA)
         return false;
-    pthread_mutex_lock(&arena_lock);
+    lock_arena();
     uint64_t more = run_bits(i + n, m - n);
     bool ok = (a->free_mask & more) == more;
     if (ok) {
@@ -365,7 +375,7 @@ static void give_locked(rc_arena_t *a, unsigned i, unsigned n, uint64_t warm)
 void _rc_arena_span_shrink(rc_pool_t *pool, unsigned n, unsigned m)
 {
     rc_arena_t *a = arena_of(pool);
-    pthread_mutex_lock(&arena_lock);
+    lock_arena();
     unsigned i = pool_index(a, pool);
     give_locked(a, i + m, n - m, run_bits(i + m, n - m));
     pool->resident &= run_bits(0, m);
@@ -373,16 +383,52 @@ void _rc_arena_span_shrink(rc_pool_t *pool, unsigned n, unsigned m)
     pthread_mutex_unlock(&arena_lock);
 }
 
+/* Releases that found the lock busy: a lock-free stack of pools (linked
+   through pool->next, the run's length in pool->nfree, its resident pools
+   in pool->resident), emptied whole by the next holder of the lock.  So a
+   thread freeing spans another thread allocates (a buffer handed to a
+   writer thread) never waits for the lock: two threads taking turns at it
+   cost a futex wake and sleep each time (measured: spanx spent 0.7 s of
+   1 s in the kernel). */
+static _Atomic(rc_pool_t *) deferred;
+
+static void release_locked(rc_pool_t *pool, unsigned n, uint64_t warm_rel)
+{
+    rc_arena_t *a = arena_of(pool);
+    unsigned i = pool_index(a, pool);
+    pool->in_use = 0;
+    give_locked(a, i, n, warm_rel << i);
+}
+
+static void drain_deferred(void)
+{
+    if (atomic_load_explicit(&deferred, memory_order_relaxed) == NULL)
+        return;
+    rc_pool_t *p = atomic_exchange_explicit(&deferred, NULL, memory_order_acquire);
+    while (p) {
+        rc_pool_t *next = p->next;
+        release_locked(p, p->nfree, p->resident);
+        p = next;
+    }
+}
+
 /* A span's pools, or one pool (n == 1), back to the arena: the first
    `touched` may be resident, and whichever were when taken. */
 void _rc_arena_span_release(rc_pool_t *pool, unsigned n, unsigned touched)
 {
-    rc_arena_t *a = arena_of(pool);
-    unsigned i = pool_index(a, pool);
-    uint64_t warm = run_bits(i, touched) | (n > 1 ? pool->resident << i : 0);
-    pthread_mutex_lock(&arena_lock);
-    pool->in_use = 0;
-    give_locked(a, i, n, warm);
+    uint64_t warm = run_bits(0, touched) | (n > 1 ? pool->resident : 0);
+    if (pthread_mutex_trylock(&arena_lock) != 0) {
+        pool->nfree = n;
+        pool->resident = warm;
+        rc_pool_t *head = atomic_load_explicit(&deferred, memory_order_relaxed);
+        do {
+            pool->next = head;
+        } while (!atomic_compare_exchange_weak_explicit(&deferred, &head, pool,
+                     memory_order_release, memory_order_relaxed));
+        return;
+    }
+    drain_deferred();
+    release_locked(pool, n, warm);
     decay_locked();
     pthread_mutex_unlock(&arena_lock);
 }
@@ -394,7 +440,7 @@ void _rc_arena_pool_release(rc_pool_t *pool)
 
 size_t _rc_arena_purge(bool all)
 {
-    pthread_mutex_lock(&arena_lock);
+    lock_arena();
     size_t before = n_arenas;
     size_t bytes = purge_locked(all);
     bytes += (before - n_arenas) * RC_ARENA_SIZE;
@@ -404,7 +450,7 @@ size_t _rc_arena_purge(bool all)
 
 void _rc_arena_walk(void (*cb)(const rc_pool_t *pool, void *arg), void *arg)
 {
-    pthread_mutex_lock(&arena_lock);
+    lock_arena();
     for (rc_arena_t *a = arenas; a; a = a->next) {
         uint64_t used = ~(a->free_mask | a->span_tail) & ALL_POOLS;
         while (used) {
@@ -419,7 +465,7 @@ void _rc_arena_walk(void (*cb)(const rc_pool_t *pool, void *arg), void *arg)
 void _rc_arena_counts(size_t *mapped, size_t *unmapped_total, size_t *used,
                       size_t *dirty, size_t *peak)
 {
-    pthread_mutex_lock(&arena_lock);
+    lock_arena();
     *mapped = n_arenas;
     *unmapped_total = arenas_unmapped;
     *used = pools_used;
