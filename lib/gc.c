@@ -25,9 +25,14 @@
  * Survivors move to generation g+1.  Automatic collections follow CPython's
  * counts: count[0] = tracked allocations minus deaths since the last
  * collection, count[i] = collections of generation i-1 since the last one
- * of i; thresholds 700/10/10; a full collection waits until the objects
- * that survived into generation 2 since the last one exceed a quarter of
- * those that were there (long_lived_pending > long_lived_total / 4).
+ * of i; thresholds 700/10/10; a full collection waits until generation 2
+ * has grown by a quarter since the last one (gen_size[2] >
+ * long_lived_total * 5 / 4).  Unlike CPython, which counts every object
+ * promoted into generation 2, the growth is net: a promoted object that
+ * died since counts for nothing, so short-lived structures promoted in
+ * passing do not make every full collection rescan a large long-lived
+ * heap (binary-trees: 75 full collections at depth 16 under CPython's
+ * rule), and building a heap of any shape stays linear.
  *
  * THREAD MODEL (for rcmalloc(3)/rc_gc(3))
  * ---------------------------------------
@@ -75,6 +80,9 @@
 #define GC_COLLECTING  1u   /* in the young list of the running collection */
 #define GC_UNREACHABLE 2u   /* in its unreachable set */
 #define GC_WAS_TRACKED 4u   /* set when a dying object is untracked */
+#define GC_GEN_SHIFT   4    /* bits 4-5: the generation list it is on, */
+#define GC_GEN_MASK    (3u << GC_GEN_SHIFT)  /* PERMANENT for the frozen one */
+#define PERMANENT      NGEN
 
 static pthread_mutex_t gc_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
@@ -89,7 +97,12 @@ static size_t count[NGEN];
 static int enabled = 1;
 static int collecting;                 /* a collection is running */
 static size_t long_lived_total;        /* gen 2 size after the last full one */
-static size_t long_lived_pending;      /* moved into gen 2 since then */
+/* Objects on each generation list and on the permanent one, kept exact at
+   every link, death and move (gen bits in flags say which to decrement),
+   so the full-collection rule sees gen 2's real growth: objects promoted
+   and dead since count for nothing.  Objects in a running collection's
+   lists (GC_COLLECTING) are counted when it files them. */
+static size_t gen_size[NGEN + 1];
 static rc_gc_stats stats[NGEN];
 
 _Atomic int _rc_gc_active;             /* read by every incref/decref */
@@ -99,6 +112,18 @@ static inline void lock(void) { pthread_mutex_lock(&gc_lock); }
 static inline void unlock(void) { pthread_mutex_unlock(&gc_lock); }
 
 /* ==== lists ================================================================ */
+
+static inline void set_gen(struct rc_gc_head *g, unsigned gen)
+{
+    g->flags = (g->flags & ~GC_GEN_MASK) | (gen << GC_GEN_SHIFT);
+}
+
+/* A tracked object leaves its generation (untracked, or dying). */
+static inline void gen_leave(const struct rc_gc_head *g)
+{
+    if (!(g->flags & GC_COLLECTING))
+        gen_size[(g->flags & GC_GEN_MASK) >> GC_GEN_SHIFT]--;
+}
 
 static inline void list_init(rc_gc_head *l) { l->next = l->prev = l; }
 static inline int list_empty(const rc_gc_head *l) { return l->next == l; }
@@ -365,13 +390,15 @@ static void finalize_garbage(rc_gc_head *unreachable)
     list_merge(&seen, unreachable);
 }
 
-static void delete_garbage(rc_gc_head *unreachable, rc_gc_head *old)
+static void delete_garbage(rc_gc_head *unreachable, rc_gc_head *old, int target)
 {
     while (!list_empty(unreachable)) {
         rc_gc_head *g = unreachable->next;
         void *obj = rc_obj_of_gc(g);
         /* pinned: clear cannot kill obj itself; it dies when unpinned */
         g->flags &= ~(GC_COLLECTING | GC_UNREACHABLE);
+        set_gen(g, (unsigned)target);
+        gen_size[target]++;
         list_move(g, old);
         const rc_type *t = rc_type_fast(obj);
         if (t->clear != NULL)
@@ -384,12 +411,14 @@ static void delete_garbage(rc_gc_head *unreachable, rc_gc_head *old)
 static size_t collect(int gen)
 {
     rc_gc_head young, unreachable;
-    rc_gc_head *old = &gens[gen < NGEN - 1 ? gen + 1 : NGEN - 1];
+    int target = gen < NGEN - 1 ? gen + 1 : NGEN - 1;
+    rc_gc_head *old = &gens[target];
     list_init(&young);
     list_init(&unreachable);
     for (int i = 0; i <= gen; i++) {
         list_merge(&gens[i], &young);
         count[i] = 0;
+        gen_size[i] = 0;
     }
     if (gen < NGEN - 1)
         count[gen + 1]++;
@@ -410,22 +439,20 @@ static size_t collect(int gen)
         finalize_garbage(&unreachable);
         rescue(&unreachable, &young);
         found = list_len(&unreachable);
-        delete_garbage(&unreachable, old);
+        delete_garbage(&unreachable, old, target);
     }
 
     /* survivors: flags off, into the next generation */
     size_t survivors = 0;
     for (rc_gc_head *g = young.next; g != &young; g = g->next) {
         g->flags &= ~(GC_COLLECTING | GC_UNREACHABLE);
+        set_gen(g, (unsigned)target);
         survivors++;
     }
     list_merge(&young, old);
-    if (gen == NGEN - 2) {
-        long_lived_pending += survivors;
-    } else if (gen == NGEN - 1) {
-        long_lived_pending = 0;
-        long_lived_total = list_len(&gens[NGEN - 1]);
-    }
+    gen_size[target] += survivors;
+    if (gen == NGEN - 1)
+        long_lived_total = gen_size[NGEN - 1];
     stats[gen].collections++;
     stats[gen].collected += found;
     atomic_store(&_rc_gc_active, 0);
@@ -444,7 +471,14 @@ static void collect_generations(void)
 {
     for (int i = NGEN - 1; i >= 0; i--) {
         if (count[i] > threshold[i]) {
-            if (i == NGEN - 1 && long_lived_pending < long_lived_total / 4)
+            /* CPython's rule against quadratic full collections, on gen
+               2's net growth since the last one (CPython counts every
+               promotion, so short-lived objects promoted in passing keep
+               triggering scans of a large long-lived heap after they
+               died) */
+            size_t grown = gen_size[NGEN - 1] > long_lived_total
+                         ? gen_size[NGEN - 1] - long_lived_total : 0;
+            if (i == NGEN - 1 && grown < long_lived_total / 4)
                 continue;
             collect(i);
             break;
@@ -471,6 +505,8 @@ void _rc_gc_link_new(void *obj)
     count[0]++;
     if (enabled && threshold[0] != 0 && count[0] > threshold[0] && !collecting)
         collect_generations();
+    set_gen(g, 0);
+    gen_size[0]++;
     list_append(g, &gens[0]);
     unlock();
 }
@@ -480,6 +516,7 @@ void _rc_gc_untrack_dying(void *obj)
     rc_gc_head *g = rc_gc_of(obj);
     lock();
     if (g->next != NULL) {
+        gen_leave(g);
         list_unlink(g);
         g->next = g->prev = NULL;
         g->flags = GC_WAS_TRACKED;
@@ -497,6 +534,7 @@ void _rc_gc_retrack(void *obj)
     lock();
     if (g->next == NULL && (g->flags & GC_WAS_TRACKED)) {
         g->flags = 0;
+        gen_size[0]++;
         list_append(g, &gens[0]);
     }
     unlock();
@@ -565,6 +603,7 @@ RC_API void rc_gc_track(void *obj)
     if (g->next == NULL) {
         g->flags = 0;
         atomic_store_explicit(&g->touched, 0, memory_order_relaxed);
+        gen_size[0]++;
         list_append(g, &gens[0]);
     }
     unlock();
@@ -577,6 +616,7 @@ RC_API void rc_gc_untrack(void *obj)
     rc_gc_head *g = rc_gc_of(obj);
     lock();
     if (g->next != NULL) {
+        gen_leave(g);
         list_unlink(g);
         g->next = g->prev = NULL;
         g->flags = 0;
@@ -597,8 +637,13 @@ RC_API int rc_gc_is_tracked(const void *obj)
 RC_API void rc_gc_freeze(void)
 {
     lock();
-    for (int i = 0; i < NGEN; i++)
+    for (int i = 0; i < NGEN; i++) {
+        for (rc_gc_head *g = gens[i].next; g != &gens[i]; g = g->next)
+            set_gen(g, PERMANENT);
         list_merge(&gens[i], &permanent);
+        gen_size[PERMANENT] += gen_size[i];
+        gen_size[i] = 0;
+    }
     count[0] = 0;
     unlock();
 }
@@ -606,14 +651,18 @@ RC_API void rc_gc_freeze(void)
 RC_API void rc_gc_unfreeze(void)
 {
     lock();
+    for (rc_gc_head *g = permanent.next; g != &permanent; g = g->next)
+        set_gen(g, NGEN - 1);
     list_merge(&permanent, &gens[NGEN - 1]);
+    gen_size[NGEN - 1] += gen_size[PERMANENT];
+    gen_size[PERMANENT] = 0;
     unlock();
 }
 
 RC_API size_t rc_gc_freeze_count(void)
 {
     lock();
-    size_t n = list_len(&permanent);
+    size_t n = gen_size[PERMANENT];
     unlock();
     return n;
 }
