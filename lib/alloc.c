@@ -226,7 +226,7 @@ size_t _rc_trim(void)
 {
     _rc_ensure_init();
     rc_track_quiet();
-    _rc_heap_flush_all(_rc_heap_tls);
+    _rc_heap_trim(_rc_heap_tls);
     rc_track_loud();
     return _rc_arena_purge(true) + _rc_large_trim();
 }

@@ -20,8 +20,9 @@
  *     its arena;
  *   - pools on the full list have the RC_USE_DELAYED tag (or a remote free is
  *     in the middle of clearing it); pools on an abandoned list have
- *     RC_NEVER_DELAYED and owner == NULL, or RC_CLAIMED while a freeing
- *     thread collects them.
+ *     RC_NEVER_DELAYED and owner == RC_ABANDONED, or RC_CLAIMED while a
+ *     freeing thread collects them (never NULL: that is a free pool's or a
+ *     span's owner, and a late claim must not succeed on those).
  */
 #include "internal.h"
 #include "track.h"
@@ -144,8 +145,7 @@ RC_INLINE void heap_enter(rc_heap_t *h)
     if (rc_unlikely(!atomic_compare_exchange_strong_explicit(&h->lock, &expect, HEAP_OWNER,
                         memory_order_acquire, memory_order_relaxed)))
         heap_enter_wait(h);
-    atomic_store_explicit(&h->activity,
-        atomic_load_explicit(&h->activity, memory_order_relaxed) + 1, memory_order_relaxed);
+    atomic_store_explicit(&h->last_ms, _rc_now_ms(), memory_order_relaxed);
 }
 
 RC_INLINE void heap_leave(rc_heap_t *h)
@@ -296,19 +296,24 @@ static void file_pool(rc_heap_t *h, rc_pool_t *p)
 /* ---- abandoned pools: a list per class ------------------------------------
  *
  * A pool whose heap gave it up (its thread exited, or sat idle while others
- * needed memory) has owner == NULL and the tag RC_NEVER_DELAYED, and sits on
+ * needed memory) has owner == RC_ABANDONED and the tag RC_NEVER_DELAYED, and sits on
  * abandoned[cls]: pools with free blocks at the head, full ones at the tail.
  * Nobody's free list: a thread freeing into it pushes onto thread_free as
  * into any other pool, then (abandoned_freed) claims the pool for a moment
- * (owner NULL -> RC_CLAIMED, one CAS), takes those blocks back, and gives the
+ * (owner RC_ABANDONED -> RC_CLAIMED, one CAS), takes those blocks back, and gives the
  * pool to its arena if that emptied it, so a dead thread's pools go back as
  * soon as the last of their blocks is freed, whoever frees it.  A heap that
- * needs a pool of a class adopts one from that class's list (owner NULL ->
- * the heap, one CAS) before it carves a fresh one. */
+ * needs a pool of a class adopts one from that class's list (owner
+ * RC_ABANDONED -> the heap, one CAS) before it carves a fresh one.  The
+ * owner word is the pool's state: a late claim by a thread whose blocks
+ * another claimer already collected finds the pool given back (NULL) or
+ * someone's, and fails. */
 
-/* A claimed pool's owner: no heap's address, never dereferenced (only a
-   RC_USE_DELAYED pool's owner is, and abandoned pools are RC_NEVER_DELAYED). */
-#define RC_CLAIMED ((rc_heap_t *)(uintptr_t)64)
+/* An abandoned pool's owner, and a claimed one's: no heap's address, never
+   dereferenced (only a RC_USE_DELAYED pool's owner is, and abandoned pools
+   are RC_NEVER_DELAYED). */
+#define RC_ABANDONED ((rc_heap_t *)(uintptr_t)64)
+#define RC_CLAIMED   ((rc_heap_t *)(uintptr_t)128)
 
 static rc_lock_t abandoned_lock = RC_LOCK_INIT;
 static rc_pool_t *abandoned[RC_NCLASSES], *abandoned_tail[RC_NCLASSES];
@@ -376,7 +381,7 @@ static bool has_remote_frees(rc_pool_t *p)
 static void abandoned_freed(rc_pool_t *p)
 {
     for (;;) {
-        rc_heap_t *none = NULL;
+        rc_heap_t *none = RC_ABANDONED;
         if (!atomic_compare_exchange_strong(&p->owner, &none, RC_CLAIMED))
             return;
         bool was_full = !pool_has_free(p);
@@ -393,7 +398,7 @@ static void abandoned_freed(rc_pool_t *p)
             abandoned_push(p, true);
             pthread_mutex_unlock(&abandoned_lock);
         }
-        atomic_store(&p->owner, NULL);
+        atomic_store(&p->owner, RC_ABANDONED);
         if (!has_remote_frees(p))
             return;
     }
@@ -419,7 +424,7 @@ static void abandon_pool(rc_pool_t *p)
     }
     pthread_mutex_lock(&abandoned_lock);
     abandoned_push(p, pool_has_free(p));
-    atomic_store(&p->owner, NULL);      /* claimable only once listed */
+    atomic_store(&p->owner, RC_ABANDONED);   /* claimable only once listed */
     pthread_mutex_unlock(&abandoned_lock);
     if (has_remote_frees(p))
         abandoned_freed(p);
@@ -445,7 +450,7 @@ static rc_pool_t *adopt(rc_heap_t *h, unsigned cls)
         rc_pool_t *p;
         pthread_mutex_lock(&abandoned_lock);
         for (p = abandoned[cls]; p; p = p->next) {
-            rc_heap_t *none = NULL;
+            rc_heap_t *none = RC_ABANDONED;
             if (atomic_compare_exchange_strong(&p->owner, &none, h))
                 break;                  /* else a freer holds it for a moment */
         }
@@ -609,7 +614,7 @@ void _rc_free_remote(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
         return;
     }
     if (h == &_rc_heap_empty ||      /* no heap (yet, or any more) */
-        atomic_load_explicit(&p->owner, memory_order_relaxed) == NULL) {
+        atomic_load_explicit(&p->owner, memory_order_relaxed) == RC_ABANDONED) {
         /* An abandoned pool: at once, not batched, so that a thread that
            frees what dead threads left (and may not allocate again for a
            while) does not keep their pools from going back. */
@@ -640,7 +645,7 @@ static void flush_all(rc_heap_t *h)
     process_delayed(h);
 }
 
-/* malloc_trim: our caches back to the pools, then what idle heaps hold. */
+/* Our caches back to the pools (malloc_trim, through _rc_heap_trim). */
 void _rc_heap_flush_all(rc_heap_t *h)
 {
     if (h == &_rc_heap_empty)
@@ -788,34 +793,17 @@ static bool heap_holds_pools(const rc_heap_t *h)
     return false;
 }
 
-/* A thread about to carve a fresh pool first takes the pools of heaps whose
-   threads have not been on a slow path for a whole RCMALLOC_PURGE_DELAY_MS
-   period (blocked, idle, or living on their caches): at most one scan per
-   period, process-wide.  So what other threads freed into an idle thread's
-   pools is reusable, and returnable, one to two periods after that thread
-   last refilled or flushed a cache.  The idle thread keeps its caches; its
-   next refill adopts or carves like any other. */
-static void steal_idle(rc_heap_t *me)
+/* Under heap_lock: give up the pools of every other live heap whose thread
+   has not been on a slow path since `before` (all of them: before == -1). */
+static void release_idle_heaps(rc_heap_t *me, uint64_t before)
 {
-    static _Atomic uint64_t last_scan;
-    if (_rc_opt.purge_delay_ms < 0)
-        return;
-    uint64_t now = _rc_now_ms(), last = atomic_load_explicit(&last_scan, memory_order_relaxed);
-    if (now - last < (uint64_t)_rc_opt.purge_delay_ms ||
-        !atomic_compare_exchange_strong(&last_scan, &last, now))
-        return;
-    if (pthread_mutex_trylock(&heap_lock) != 0)
-        return;
     for (rc_heap_t *h = heaps_all; h; h = h->next_all) {
-        unsigned act = atomic_load_explicit(&h->activity, memory_order_relaxed);
-        if (h == me || act != h->activity_seen) {
-            h->activity_seen = act;
+        if (h == me || atomic_load_explicit(&h->last_ms, memory_order_relaxed) > before)
             continue;
-        }
         int expect = HEAP_FREE;
         if (!atomic_compare_exchange_strong_explicit(&h->lock, &expect, HEAP_STOLEN,
                 memory_order_acquire, memory_order_relaxed))
-            continue;
+            continue;                   /* its thread is on a slow path: busy */
         if (h->live && heap_holds_pools(h)) {
             rc_track_quiet();
             heap_release_pools(h);
@@ -823,6 +811,39 @@ static void steal_idle(rc_heap_t *me)
         }
         atomic_store_explicit(&h->lock, HEAP_FREE, memory_order_release);
     }
+}
+
+/* A thread about to carve a fresh pool first takes the pools of heaps whose
+   threads have not been on a slow path (refilling or flushing a cache) for
+   a whole RCMALLOC_PURGE_DELAY_MS period: blocked, idle, or living on their
+   caches.  At most one scan per period, process-wide.  So what other
+   threads freed into an idle thread's pools is reused before any fresh
+   pool is carved, once that thread has been idle a period.  The idle
+   thread keeps its caches; its next refill adopts or carves like any
+   other. */
+static void steal_idle(rc_heap_t *me)
+{
+    static _Atomic uint64_t last_scan;
+    if (_rc_opt.purge_delay_ms < 0)
+        return;
+    uint64_t delay = (uint64_t)_rc_opt.purge_delay_ms;
+    uint64_t now = _rc_now_ms(), last = atomic_load_explicit(&last_scan, memory_order_relaxed);
+    if (now - last < delay || !atomic_compare_exchange_strong(&last_scan, &last, now))
+        return;
+    if (pthread_mutex_trylock(&heap_lock) != 0)
+        return;
+    release_idle_heaps(me, now - delay);
+    pthread_mutex_unlock(&heap_lock);
+}
+
+/* malloc_trim: our caches back to our pools, and every other thread's pools
+   (not its caches) abandoned, so that what was freed into them is reusable
+   by anyone and their empty pools go back to the arenas now. */
+void _rc_heap_trim(rc_heap_t *me)
+{
+    _rc_heap_flush_all(me);
+    pthread_mutex_lock(&heap_lock);
+    release_idle_heaps(me, (uint64_t)-1);
     pthread_mutex_unlock(&heap_lock);
 }
 

@@ -102,10 +102,10 @@
  * Thread exit and idle heaps (heap.c).  The heap's caches and batches are
  * flushed, then its pools with live blocks are abandoned: tag
  * RC_NEVER_DELAYED, put on abandoned[cls] (free-block pools first), owner
- * set to NULL.  Remote frees keep landing on their thread_free lists; the
- * thread that pushed them then claims the pool (owner NULL -> RC_CLAIMED,
+ * set to RC_ABANDONED.  Remote frees keep landing on their thread_free lists; the
+ * thread that pushed them then claims the pool (owner RC_ABANDONED -> RC_CLAIMED,
  * one CAS), collects, and gives the pool to its arena if it is empty.  A
- * heap needing a pool of class c adopts one from abandoned[c] (owner NULL ->
+ * heap needing a pool of class c adopts one from abandoned[c] (owner RC_ABANDONED ->
  * heap, one CAS) before it carves a fresh one.  A live heap whose thread
  * has not been on a slow path for a whole RCMALLOC_PURGE_DELAY_MS period
  * has its pools abandoned the same way by the next thread about to carve a
@@ -276,8 +276,7 @@ typedef struct rc_heap {
     uint32_t   remote_used;        /* bit i: remote[i] holds blocks */
     unsigned   slow_ticks;         /* malloc slow paths, to pace remote flushes */
     _Atomic int lock;              /* heap.c: owner on slow paths, or a thief */
-    _Atomic unsigned activity;     /* slow paths taken (read by steal_idle) */
-    unsigned   activity_seen;      /* steal_idle's last look (under heap_lock) */
+    _Atomic uint64_t last_ms;      /* last slow path, _rc_now_ms (steal_idle) */
     struct rc_heap *next_all;      /* all live heaps (stats, fork) */
     struct rc_heap *prev_all;
     bool       live;               /* owned by a running thread */
@@ -380,6 +379,7 @@ void *_rc_malloc_slow(rc_heap_t *heap, unsigned cls);
 void  _rc_cache_flush(rc_heap_t *heap, unsigned cls);   /* cache over its limit */
 void  _rc_free_remote(rc_heap_t *heap, rc_pool_t *pool, rc_block_t *block);
 void  _rc_heap_flush_all(rc_heap_t *heap);               /* caches back to pools */
+void  _rc_heap_trim(rc_heap_t *heap);    /* ... and every other heap's pools abandoned */
 void  _rc_heap_thread_done(void *heap);        /* pthread key destructor */
 rc_pool_t *_rc_heap_take_empty(rc_heap_t *heap);         /* NULL if none */
 bool  _rc_heap_keep_empty(rc_heap_t *heap, rc_pool_t *pool); /* false: full */
