@@ -667,8 +667,35 @@ static rc_heap_t *heap_for_thread(void)
 
 /* ---- slow paths ------------------------------------------------------------ */
 
-/* Under the heap lock: a pool of class cls with free blocks, its whole free
-   list moved to the class cache. */
+/* Move a pool's free blocks to an empty class cache: all of them if they
+   fit under the cache's limit, else the first `limit` (walking them: they
+   are the next ones handed out, so this reads them early rather than
+   twice).  Taking a long list whole would put the cache far over its
+   limit, and the next free would hand almost all of it straight back,
+   reading every block again (measured: a third of xthread's time went to
+   that round trip). */
+static void take_blocks(rc_cache_t *c, rc_pool_t *p)
+{
+    rc_block_t *head = p->free;
+    uint32_t n = p->nfree;
+    if (n > c->limit) {
+        rc_block_t *last = head;
+        for (uint32_t i = 1; i < c->limit; i++)
+            last = last->next;
+        p->free = last->next;
+        last->next = NULL;
+        n = c->limit;
+    } else {
+        p->free = NULL;
+    }
+    c->head = head;
+    c->count += n;
+    p->used += n;
+    p->nfree -= n;
+}
+
+/* Under the heap lock: a pool of class cls with free blocks, its free list
+   (up to the cache's limit) moved to the class cache. */
 static bool refill(rc_heap_t *h, unsigned cls)
 {
     if (h->remote_used && (++h->slow_ticks & 7) == 0)
@@ -695,11 +722,7 @@ static bool refill(rc_heap_t *h, unsigned cls)
     if ((p = pool_fresh(h, cls)) == NULL)
         return false;
 take:
-    h->cache[cls].head = p->free;
-    h->cache[cls].count += p->nfree;
-    p->used += p->nfree;
-    p->free = NULL;
-    p->nfree = 0;
+    take_blocks(&h->cache[cls], p);
     return true;
 }
 
