@@ -726,7 +726,7 @@ take:
     return true;
 }
 
-/* The class cache is empty: refill it with a pool's whole free list. */
+/* The class cache is empty: refill it from a pool's free list. */
 void *_rc_malloc_slow(rc_heap_t *h, unsigned cls)
 {
     if (h == &_rc_heap_empty) {

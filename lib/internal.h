@@ -71,8 +71,9 @@
  * heap to one thread.  malloc pops from, and free (of a block whose pool the
  * thread owns) pushes onto, the heap's per-class cache: plain loads and
  * stores, and the block freed last is handed out next while still in the
- * processor cache.  A cache refills by taking a pool's whole free list
- * (pool->nfree keeps that O(1)); past its limit it sends the older half back
+ * processor cache.  A cache refills by taking a pool's free list, whole
+ * when it fits under the cache's limit (pool->nfree says so in O(1)), else
+ * its first `limit` blocks; past its limit it sends the older half back
  * to the pools, splicing runs of one pool at once.  Cached blocks count as
  * used in their pools.  Another thread freeing a block batches it per pool
  * (heap->remote[], up to RC_REMOTE_BATCH) and pushes each batch onto
