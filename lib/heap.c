@@ -25,6 +25,7 @@
  *     span's owner, and a late claim must not succeed on those).
  */
 #include "internal.h"
+#include "alloc.h"
 #include "track.h"
 
 #include <errno.h>
@@ -610,9 +611,16 @@ static void remote_add(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
 void _rc_free_remote(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
 {
     if (p->cls == RC_SPAN_CLASS) {   /* a span has no owner: whoever frees it */
+        if (rc_unlikely((char *)b != p->end - p->block_size))
+            _rc_free_invalid(b);
         _rc_span_free(h, p);
         return;
     }
+    if (rc_unlikely(atomic_load_explicit(&p->owner, memory_order_relaxed) == NULL))
+        /* a pool no heap holds and no span: free in its arena, so this block
+           (or the span it was part of) was freed already */
+        _rc_fatal("rcmalloc: free(): double free or invalid pointer %p (its pool is free)\n",
+                  (void *)b);
     if (h == &_rc_heap_empty ||      /* no heap (yet, or any more) */
         atomic_load_explicit(&p->owner, memory_order_relaxed) == RC_ABANDONED) {
         /* An abandoned pool: at once, not batched, so that a thread that
@@ -630,6 +638,58 @@ void _rc_free_remote(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
        25% faster but tripled their resident memory.  Measured, not
        adopted.) */
     remote_add(h, p, b);
+}
+
+/* ---- checks on the free path (alloc.h calls these out of line) ----------- */
+
+_Noreturn void _rc_free_invalid(const void *ptr)
+{
+    const rc_pool_t *p = _rc_pool_of(ptr);
+    _rc_fatal("rcmalloc: free(): invalid pointer %p (not the start of a block: "
+              "inside the %u-byte blocks of the pool at %p)\n",
+              ptr, (unsigned)p->block_size, (const void *)p);
+}
+
+static bool list_holds(const rc_block_t *b, const void *ptr)
+{
+    for (; b; b = b->next)
+        if ((const void *)b == ptr)
+            return true;
+    return false;
+}
+
+/* The block carries the free key: it was freed before and not handed out
+   since -- or the program stored those very 8 bytes (1 in 2^64 for data it
+   did not copy from a freed block).  Confirm by finding it where this thread
+   can look safely: its class cache, its pool's free list if the pool is
+   ours, its own remote batches.  Found: abort with one line.  Not found (a
+   block another thread holds, or a coincidence): free it after all.  (Out of
+   line and doing the free itself, so that the inlined fast path keeps no
+   value alive across a call.) */
+void _rc_free_suspect(void *ptr)
+{
+    rc_heap_t *h = _rc_heap_tls;
+    rc_pool_t *p = _rc_pool_of(ptr);
+    bool found = false;
+    if (h != &_rc_heap_empty) {
+        if (p->cls < RC_NCLASSES)
+            found = list_holds(h->cache[p->cls].head, ptr);
+        for (unsigned i = 0; !found && i < RC_REMOTE_SLOTS; i++)
+            if (h->remote[i].pool == p && h->remote[i].count)
+                found = list_holds(h->remote[i].head, ptr);
+        if (!found && atomic_load_explicit(&p->owner, memory_order_relaxed) == h) {
+            heap_enter(h);
+            found = list_holds(p->free, ptr);
+            for (rc_pool_t *e = h->empty; !found && e; e = e->next)
+                found = e == p;      /* a one-pool span, freed and kept */
+            heap_leave(h);
+        }
+    }
+    if (found)
+        _rc_fatal("rcmalloc: free(): double free of %p (block of %u bytes)\n",
+                  ptr, (unsigned)p->block_size);
+    ((rc_block_t *)ptr)->key = 0;    /* a coincidence: free it after all */
+    free_pool_block(ptr);
 }
 
 /* Every cached block back to its pool, every batch out (under the lock). */
@@ -750,6 +810,7 @@ void *_rc_malloc_slow(rc_heap_t *h, unsigned cls)
     rc_block_t *b = c->head;
     c->head = b->next;
     c->count--;
+    b->key = 0;
     return b;
 }
 

@@ -7,6 +7,8 @@
 #include "track.h"
 
 #include <sched.h>
+#include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 atomic_int _rc_init_state;
@@ -23,10 +25,12 @@ static void fork_prepare(void)
     _rc_heap_lock();
     _rc_abandoned_lock();
     _rc_arena_lock();
+    _rc_large_lock();
 }
 
 static void fork_parent(void)
 {
+    _rc_large_unlock();
     _rc_arena_unlock();
     _rc_abandoned_unlock();
     _rc_heap_unlock();
@@ -38,6 +42,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+    _rc_large_fork_child();
     _rc_arena_fork_child();
     _rc_abandoned_unlock();
     _rc_heap_fork_child();
@@ -56,6 +61,19 @@ extern int __register_atfork(void (*prepare)(void), void (*parent)(void),
                              void (*child)(void), void *dso_handle);
 extern void *__dso_handle;
 
+/* The double-free key: 8 of the 16 random bytes the kernel gives every
+   process (AT_RANDOM; no system call, no allocation), top bit set so that
+   it is never a pointer. */
+static void free_key_init(void)
+{
+    const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
+    uintptr_t k = 0;
+    if (r != NULL)
+        memcpy(&k, r + 8, sizeof k);
+    _rc_free_key ^= k;
+    _rc_free_key |= (uintptr_t)1 << 63;
+}
+
 void _rc_init_slow(void)
 {
     int expected = 0;
@@ -67,6 +85,7 @@ void _rc_init_slow(void)
     /* Nothing here may allocate: there is no heap yet. */
     _rc_options_init();
     _rc_sizeclass_init();
+    free_key_init();
     _rc_small_max = (size_t)_rc_opt.small_max;
     if (_rc_opt.debug)
         _rc_checked |= RC_CHECK_DEBUG;

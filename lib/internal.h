@@ -196,6 +196,8 @@ RC_INLINE size_t _rc_pow2_above(size_t x) {
 
 typedef struct rc_block {
     struct rc_block *next;
+    uintptr_t        key;     /* _rc_free_key while free (double-free check);
+                                 0 once handed out (alloc.h) */
 } rc_block_t;
 
 /* Low two bits of rc_pool.thread_free (see "full list" above). */
@@ -300,6 +302,14 @@ extern uint8_t    _rc_map_value;    /* pagemap byte for arenas */
 #define RC_MAP_FAST       1         /* pool blocks free on the fast path */
 #define RC_MAP_CHECKED    2         /* pool blocks free through _rc_free_generic */
 extern const uint32_t _rc_class_size[RC_NCLASSES];
+/* Default-mode checks on the free path (alloc.h): a per-process random key
+   stored in every freed pool block, and per class c the multiplier
+   _rc_class_magic[c] = 2^64 / size + 1, so that an offset n into a pool's
+   blocks is a block start iff n * magic <= magic - 1 (Lemire's divisibility
+   test: a multiply, no division).  Index 255 (spans) and unused classes are
+   0: every offset passes (spans are checked on their own path). */
+extern uintptr_t _rc_free_key;
+extern uint64_t  _rc_class_magic[256];
 extern const uint8_t _rc_size_class[RC_SMALL_LIMIT / 16 + 1];
 
 /* ---- os.c: the OS contract ---------------------------------------------- */
@@ -387,6 +397,8 @@ bool  _rc_heap_keep_empty(rc_heap_t *heap, rc_pool_t *pool); /* false: full */
 void  _rc_heap_lock(void);
 void  _rc_heap_unlock(void);
 void  _rc_heap_fork_child(void);
+_Noreturn void _rc_free_invalid(const void *ptr);       /* not a block start */
+void  _rc_free_suspect(void *ptr);   /* key found: a double free aborts; else freed */
 void  _rc_abandoned_lock(void);
 void  _rc_abandoned_unlock(void);
 size_t _rc_heap_count(void);
@@ -404,6 +416,9 @@ size_t _rc_trim(void);                            /* bytes returned to the OS */
 
 /* ---- large.c: the only file that includes <jemalloc/jemalloc.h> ---------- */
 void  *_rc_large_malloc(size_t size, size_t align, bool zero);
+void   _rc_large_lock(void);            /* fork: the live-set lock */
+void   _rc_large_unlock(void);
+void   _rc_large_fork_child(void);
 void  *_rc_large_realloc(void *ptr, size_t size);
 void   _rc_large_free(void *ptr);
 size_t _rc_large_usable(const void *ptr);

@@ -96,6 +96,101 @@ RC_INLINE void large_ensure(void)
         large_start();
 }
 
+/* ---- the live set: which pointers this side handed out -----------------
+ *
+ * jemalloc, given a pointer it never returned (a stack or static address, an
+ * interior pointer, a block freed twice), crashes or corrupts its metadata
+ * far from the bug.  Blocks here are >= 1 MiB (or odd alignments), so an
+ * open-addressing set of the live ones, under one lock, costs nothing next
+ * to what such a block costs; a free or realloc of a pointer not in it is
+ * reported in one line and aborts, as glibc does.  The table is mmap'ed
+ * (never through the allocator) and doubles at half full. */
+
+static rc_lock_t live_lock = RC_LOCK_INIT;
+static uintptr_t *live_tab;            /* 0 empty, 1 deleted, else a pointer */
+static size_t live_cap, live_used;     /* slots; slots not empty */
+
+#define LIVE_EMPTY   ((uintptr_t)0)
+#define LIVE_DELETED ((uintptr_t)1)
+
+static size_t live_hash(uintptr_t p)
+{
+    return (size_t)((p >> 4) * 0x9E3779B97F4A7C15ull);
+}
+
+static void live_put_locked(uintptr_t p);
+
+static bool live_grow_locked(void)
+{
+    size_t ncap = live_cap ? live_cap * 2 : 1024;
+    uintptr_t *old = live_tab, *nt = _rc_os_map(ncap * sizeof *nt);
+    size_t ocap = live_cap;
+    if (nt == NULL)
+        return false;
+    live_tab = nt;
+    live_cap = ncap;
+    live_used = 0;
+    for (size_t i = 0; i < ocap; i++)
+        if (old[i] > LIVE_DELETED)
+            live_put_locked(old[i]);
+    if (old)
+        _rc_os_unmap(old, ocap * sizeof *old);
+    return true;
+}
+
+static void live_put_locked(uintptr_t p)
+{
+    size_t mask = live_cap - 1, i = live_hash(p) & mask;
+    while (live_tab[i] > LIVE_DELETED)
+        i = (i + 1) & mask;
+    if (live_tab[i] == LIVE_EMPTY)
+        live_used++;
+    live_tab[i] = p;
+}
+
+/* Record a block handed out.  False if the table cannot grow (the caller
+   gives the block back and fails with ENOMEM). */
+static bool live_add(void *ptr)
+{
+    pthread_mutex_lock(&live_lock);
+    bool ok = (live_used + 1) * 2 <= live_cap || live_grow_locked();
+    if (ok)
+        live_put_locked((uintptr_t)ptr);
+    pthread_mutex_unlock(&live_lock);
+    return ok;
+}
+
+/* Forget a block being freed; false if it was never handed out (or is
+   already free). */
+static bool live_remove(const void *ptr)
+{
+    bool found = false;
+    pthread_mutex_lock(&live_lock);
+    if (live_cap) {
+        size_t mask = live_cap - 1, i = live_hash((uintptr_t)ptr) & mask;
+        while (live_tab[i] != LIVE_EMPTY) {
+            if (live_tab[i] == (uintptr_t)ptr) {
+                live_tab[i] = LIVE_DELETED;
+                found = true;
+                break;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+    pthread_mutex_unlock(&live_lock);
+    return found;
+}
+
+static _Noreturn void not_ours(const char *who, const void *ptr)
+{
+    _rc_fatal("rcmalloc: %s(): invalid pointer %p (not allocated by rcmalloc, "
+              "or already freed)\n", who, ptr);
+}
+
+void _rc_large_lock(void)       { pthread_mutex_lock(&live_lock); }
+void _rc_large_unlock(void)     { pthread_mutex_unlock(&live_lock); }
+void _rc_large_fork_child(void) { pthread_mutex_init(&live_lock, NULL); }
+
 static void *huge_reuse(size_t size)
 {
     void *c = atomic_exchange_explicit(&huge_slot, NULL, memory_order_acquire);
@@ -118,15 +213,20 @@ void *_rc_large_malloc(size_t size, size_t align, bool zero)
         return NULL;
     }
     large_ensure();
-    if (size >= RC_HUGE_MIN && align <= RC_ALIGN && !zero && _rc_opt.large_cache) {
-        void *c = huge_reuse(size);
-        if (c)
-            return c;
+    void *p = NULL;
+    if (size >= RC_HUGE_MIN && align <= RC_ALIGN && !zero && _rc_opt.large_cache)
+        p = huge_reuse(size);
+    if (p == NULL) {
+        int flags = large_flags | (align > RC_ALIGN ? MALLOCX_ALIGN(align) : 0) |
+                    (zero ? MALLOCX_ZERO : 0);
+        p = rcje_mallocx(size ? size : 1, flags);
     }
-    int flags = large_flags | (align > RC_ALIGN ? MALLOCX_ALIGN(align) : 0) | (zero ? MALLOCX_ZERO : 0);
-    void *p = rcje_mallocx(size ? size : 1, flags);
-    if (rc_unlikely(p == NULL))
+    if (rc_unlikely(p == NULL || !live_add(p))) {
+        if (p)
+            rcje_dallocx(p, large_flags);
         errno = ENOMEM;
+        return NULL;
+    }
     return p;
 }
 
@@ -136,14 +236,24 @@ void *_rc_large_realloc(void *ptr, size_t size)
         errno = ENOMEM;
         return NULL;
     }
+    if (rc_unlikely(!live_remove(ptr)))
+        not_ours("realloc", ptr);
     void *q = rcje_rallocx(ptr, size, large_flags);
-    if (rc_unlikely(q == NULL))
+    if (rc_unlikely(q == NULL)) {
+        live_add(ptr);      /* the old block is still the caller's (its slot
+                               was just freed: this cannot fail) */
         errno = ENOMEM;
+        return NULL;
+    }
+    if (rc_unlikely(!live_add(q)))
+        _rc_fatal("rcmalloc: realloc(): no memory to record the large block %p\n", q);
     return q;
 }
 
 void _rc_large_free(void *ptr)
 {
+    if (rc_unlikely(!live_remove(ptr)))
+        not_ours("free", ptr);
     size_t u = rcje_sallocx(ptr, 0);
     if (u >= RC_HUGE_MIN && u <= (size_t)_rc_opt.large_cache) {
         atomic_fetch_add_explicit(&huge_slot_bytes, u, memory_order_relaxed);

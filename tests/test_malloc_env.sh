@@ -3,7 +3,8 @@
 # exit (and nothing is printed without it); RCMALLOC_DEBUG=1 leaves a correct
 # program alone, poisons fresh memory (calloc still zeroes), and turns a
 # double free, a foreign pointer and a write past the block into an abort
-# with one line on stderr naming the address.  Uses the rc_ API only, so it
+# with one line on stderr naming the address; without it, double frees,
+# interior and foreign pointers still abort so.  Uses the rc_ API only, so it
 # runs in both builds.
 . "${srcdir:-.}/tests/preload/common.sh"
 stats=tests/progs/stats_prog
@@ -29,11 +30,12 @@ for n in 64 1000 100000; do
 done
 
 # expect_abort WHAT args...: the program aborts (SIGABRT), and stderr has a
-# line naming the address it printed
+# line naming the address it printed (with RCMALLOC_DEBUG=1, or as the
+# environment has it when called through expect_abort_default)
 expect_abort() {
     what=$1
     shift
-    RCMALLOC_DEBUG=1 run_timed 30 "$dbg" "$@" >"$RC_TMP/addr" 2>"$RC_TMP/err"
+    RCMALLOC_DEBUG=${RC_DEBUG_VALUE-1} run_timed 30 "$dbg" "$@" >"$RC_TMP/addr" 2>"$RC_TMP/err"
     rc=$?
     addr=$(head -n 1 "$RC_TMP/addr" | sed 's/^0x//')
     if [ $rc -ne 134 ]; then
@@ -49,4 +51,14 @@ for n in 24 700 100000; do
     expect_abort "overflow" overflow $n
 done
 expect_abort "foreign pointer" foreign
+
+# Default mode (no RCMALLOC_DEBUG): double frees and frees of pointers
+# rcmalloc never returned are caught too, in pool blocks, spans and large
+# blocks alike, as glibc catches them (SPEC 4.2: always on).
+expect_abort_default() { RC_DEBUG_VALUE=0 expect_abort "$@"; }
+for n in 24 700 5000 20000 100000 2000000; do
+    expect_abort_default "default-mode double free" double-free $n
+    expect_abort_default "default-mode interior pointer" interior $n
+done
+expect_abort_default "default-mode foreign pointer" foreign
 exit $status

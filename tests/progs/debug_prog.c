@@ -4,7 +4,10 @@
  * bytes, poisoned fresh memory).  It prints the address concerned on stdout
  * (flushed) before the bad call; the debug allocator must then abort with one
  * line on stderr naming that address.
- *   debug_prog double-free SIZE | foreign | overflow SIZE | fresh SIZE | calloc SIZE
+ *   debug_prog double-free SIZE | interior SIZE | foreign | overflow SIZE |
+ *              fresh SIZE | calloc SIZE
+ * double-free, interior (a free of the block's address + 16) and foreign are
+ * also caught without RCMALLOC_DEBUG (test_malloc_env.sh checks both).
  * "fresh" exits 0 when most bytes of a fresh block are nonzero (poisoned),
  * "calloc" when calloc zeroes a poisoned block; 1 otherwise.
  */
@@ -31,6 +34,15 @@ int main(int argc, char **argv)
         rc_free(p);
         rc_free(other);
         return 0;   /* not detected */
+    }
+    if (!strcmp(argv[1], "interior")) {
+        unsigned char *p = rc_malloc(n);
+        if (!p)
+            return 2;
+        printf("%p\n", (void *)(p + 16));
+        fflush(stdout);
+        rc_free(p + 16);
+        return 0;
     }
     if (!strcmp(argv[1], "foreign")) {
         void *p = not_ours + 64;
