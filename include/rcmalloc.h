@@ -101,6 +101,40 @@ typedef struct rc_gc_stats {
 } rc_gc_stats;
 RC_API int    rc_gc_get_stats(int generation, rc_gc_stats *out); /* 0, or -1 + EINVAL */
 
+/* Finding leaks among objects (rc_gc_get_objects(3)); CPython's gc module. */
+typedef int (*rc_object_fn)(void *obj, void *arg);       /* nonzero stops the walk */
+
+/* Tracked objects of generation 0..2, or all with -1 (frozen included);
+   returns the number visited; another generation: 0 with errno EINVAL. */
+RC_API size_t rc_gc_get_objects(int generation, rc_object_fn fn, void *arg);
+/* Tracked objects whose traverse visits obj; returns the number visited. */
+RC_API size_t rc_gc_get_referrers(const void *obj, rc_object_fn fn, void *arg);
+/* What obj's traverse visits (nothing for a non-container). */
+RC_API size_t rc_gc_get_referents(const void *obj, rc_object_fn fn, void *arg);
+
+#define RC_GC_DEBUG_STATS   1    /* a line on stderr per collection */
+#define RC_GC_DEBUG_SAVEALL 32   /* keep found garbage instead of freeing it */
+RC_API void   rc_gc_set_debug(int flags);
+RC_API int    rc_gc_get_debug(void);
+RC_API size_t rc_gc_garbage(rc_object_fn fn, void *arg);    /* visit the kept garbage */
+RC_API size_t rc_gc_clear_garbage(void);                    /* release it; returns how many */
+
+typedef void (*rc_gc_callback)(int phase,            /* 0 start, 1 stop */
+                               int generation,
+                               const rc_gc_stats *info,  /* at stop: this collection's
+                                                            collected/uncollectable; NULL at start */
+                               void *arg);
+RC_API int    rc_gc_callback_add(rc_gc_callback cb, void *arg);     /* 0, or -1 + errno */
+RC_API int    rc_gc_callback_remove(rc_gc_callback cb, void *arg);  /* 0, or -1 + ENOENT */
+
+typedef struct rc_type_census {
+    const rc_type *type;
+    size_t objects, bytes;        /* live objects of the type, and their bytes */
+} rc_type_census;
+/* Every live rc object, tracked or not, by type, most bytes first; fills at
+   most max entries and returns the number of types. */
+RC_API size_t rc_census(rc_type_census *out, size_t max);
+
 /* Weak references: a weakref is itself an rc object (rc_decref it when done). */
 typedef void (*rc_weak_callback)(void *weakref, void *arg);
 RC_API void *rc_weakref_new(void *obj, rc_weak_callback cb, void *arg);

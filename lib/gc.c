@@ -71,6 +71,8 @@
 #include "lifetime.h"
 #include <errno.h>
 #include <pthread.h>
+#include <string.h>
+#include <time.h>
 
 /* ==== state =============================================================== */
 
@@ -107,6 +109,22 @@ static rc_gc_stats stats[NGEN];
 
 _Atomic int _rc_gc_active;             /* read by every incref/decref */
 static __thread int tls_collector;     /* this thread runs the collection */
+
+/* Leak finding (rc_gc_get_objects(3)): debug flags, the garbage kept under
+   RC_GC_DEBUG_SAVEALL (an array of strong references, like CPython's
+   gc.garbage), the collection callbacks, and the local lists of the
+   running collection that code it calls (finalizers, weakref callbacks,
+   clear) may meet, so that a walk from there still sees every tracked
+   object. */
+static int debug_flags;
+static void **garbage;
+static size_t garbage_n, garbage_cap;
+typedef struct gc_callback { rc_gc_callback cb; void *arg; } gc_callback;
+static gc_callback *callbacks;
+static size_t ncallbacks, callbacks_cap;
+#define MAX_COLL_LISTS 3
+static rc_gc_head *coll_lists[MAX_COLL_LISTS];
+static int n_coll_lists;
 
 static inline void lock(void) { pthread_mutex_lock(&gc_lock); }
 static inline void unlock(void) { pthread_mutex_unlock(&gc_lock); }
@@ -375,6 +393,7 @@ static void finalize_garbage(rc_gc_head *unreachable)
 {
     rc_gc_head seen;
     list_init(&seen);
+    coll_lists[n_coll_lists++] = &seen;     /* finalizers may walk */
     while (!list_empty(unreachable)) {
         rc_gc_head *g = unreachable->next;
         list_move(g, &seen);
@@ -388,6 +407,7 @@ static void finalize_garbage(rc_gc_head *unreachable)
         }
     }
     list_merge(&seen, unreachable);
+    n_coll_lists--;
 }
 
 static void delete_garbage(rc_gc_head *unreachable, rc_gc_head *old, int target)
@@ -406,6 +426,59 @@ static void delete_garbage(rc_gc_head *unreachable, rc_gc_head *old, int target)
     }
 }
 
+/* RC_GC_DEBUG_SAVEALL: the garbage is kept instead of cleared: each object
+   goes to the older generation like a survivor (it stays tracked) with a
+   reference held by the garbage array.  -1 (and nothing kept) when the
+   array cannot grow. */
+static int save_garbage(rc_gc_head *unreachable, rc_gc_head *old, int target,
+                        size_t n)
+{
+    if (garbage_n + n > garbage_cap) {
+        size_t cap = garbage_cap ? garbage_cap : 64;
+        while (cap < garbage_n + n)
+            cap *= 2;
+        void **v = _rc_realloc(garbage, cap * sizeof *v);
+        if (v == NULL)
+            return -1;
+        garbage = v;
+        garbage_cap = cap;
+    }
+    while (!list_empty(unreachable)) {
+        rc_gc_head *g = unreachable->next;
+        g->flags &= ~(GC_COLLECTING | GC_UNREACHABLE);
+        set_gen(g, (unsigned)target);
+        gen_size[target]++;
+        list_move(g, old);
+        garbage[garbage_n++] = rc_incref(rc_obj_of_gc(g));
+    }
+    return 0;
+}
+
+/* RC_GC_DEBUG_STATS: one line on stderr, written without allocating. */
+static void print_debug_stats(int gen, size_t examined, size_t found,
+                              const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int64_t ns = (int64_t)(t1.tv_sec - t0->tv_sec) * 1000000000 +
+                 (t1.tv_nsec - t0->tv_nsec);
+    if (ns < 0)
+        ns = 0;
+    size_t us = (size_t)(ns / 1000);
+    char frac[8];
+    size_t f = us % 1000000;
+    for (int i = 5; i >= 0; i--) {      /* six digits, zero padded */
+        frac[i] = (char)('0' + f % 10);
+        f /= 10;
+    }
+    frac[6] = '\0';
+    _rc_printf_err("rc_gc: generation %d: %zu objects examined, %zu unreachable, "
+                   "0 uncollectable, %zu.%s s elapsed%s\n",
+                   gen, examined, found, us / 1000000, frac,
+                   (debug_flags & RC_GC_DEBUG_SAVEALL) && found
+                   ? " (kept: RC_GC_DEBUG_SAVEALL)" : "");
+}
+
 /* ==== a collection ======================================================== */
 
 static size_t collect(int gen)
@@ -413,19 +486,27 @@ static size_t collect(int gen)
     rc_gc_head young, unreachable;
     int target = gen < NGEN - 1 ? gen + 1 : NGEN - 1;
     rc_gc_head *old = &gens[target];
+    int saveall = debug_flags & RC_GC_DEBUG_SAVEALL;
+    struct timespec t0;
+    if (debug_flags & RC_GC_DEBUG_STATS)
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+    size_t examined = 0;
     list_init(&young);
     list_init(&unreachable);
     for (int i = 0; i <= gen; i++) {
         list_merge(&gens[i], &young);
         count[i] = 0;
+        examined += gen_size[i];
         gen_size[i] = 0;
     }
     if (gen < NGEN - 1)
         count[gen + 1]++;
 
-    collecting = 1;
     tls_collector = 1;
     atomic_store(&_rc_gc_active, 1);
+    coll_lists[0] = &young;
+    coll_lists[1] = &unreachable;
+    n_coll_lists = 2;
 
     update_refs(&young);
     subtract_refs(&young);
@@ -439,7 +520,15 @@ static size_t collect(int gen)
         finalize_garbage(&unreachable);
         rescue(&unreachable, &young);
         found = list_len(&unreachable);
-        delete_garbage(&unreachable, old, target);
+        if (!saveall)
+            delete_garbage(&unreachable, old, target);
+        else if (save_garbage(&unreachable, old, target, found) != 0) {
+            /* nowhere to keep it: left alone, found again next time */
+            for (rc_gc_head *g = unreachable.next; g != &unreachable; g = g->next)
+                g->flags &= ~GC_UNREACHABLE;
+            list_merge(&unreachable, &young);
+            found = 0;
+        }
     }
 
     /* survivors: flags off, into the next generation */
@@ -450,6 +539,7 @@ static size_t collect(int gen)
         survivors++;
     }
     list_merge(&young, old);
+    n_coll_lists = 0;
     gen_size[target] += survivors;
     if (gen == NGEN - 1)
         long_lived_total = gen_size[NGEN - 1];
@@ -463,6 +553,43 @@ static size_t collect(int gen)
     _rc_free(p.v);
 
     tls_collector = 0;
+    if (debug_flags & RC_GC_DEBUG_STATS)
+        print_debug_stats(gen, examined, found, &t0);
+    return found;
+}
+
+/* Run the callbacks (lock held, `collecting` set: a collection they ask
+   for returns 0).  On a copy of the array, so that they may add and remove
+   callbacks; without memory for the copy, on the array itself by index. */
+static void invoke_callbacks(int phase, int gen, const rc_gc_stats *info)
+{
+    size_t n = ncallbacks;
+    if (n == 0)
+        return;
+    gc_callback local[8];
+    gc_callback *v = n <= 8 ? local : _rc_malloc(n * sizeof *v);
+    if (v == NULL) {
+        for (size_t i = 0; i < ncallbacks; i++) {
+            gc_callback c = callbacks[i];
+            c.cb(phase, gen, info, c.arg);
+        }
+        return;
+    }
+    memcpy(v, callbacks, n * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i].cb(phase, gen, info, v[i].arg);
+    if (v != local)
+        _rc_free(v);
+}
+
+/* A collection with its callbacks; lock held, no collection running. */
+static size_t collect_with_callbacks(int gen)
+{
+    collecting = 1;
+    invoke_callbacks(0, gen, NULL);
+    size_t found = collect(gen);
+    rc_gc_stats info = { 1, found, 0 };
+    invoke_callbacks(1, gen, &info);
     collecting = 0;
     return found;
 }
@@ -480,7 +607,7 @@ static void collect_generations(void)
                          ? gen_size[NGEN - 1] - long_lived_total : 0;
             if (i == NGEN - 1 && grown < long_lived_total / 4)
                 continue;
-            collect(i);
+            collect_with_callbacks(i);
             break;
         }
     }
@@ -551,7 +678,7 @@ RC_API size_t rc_gc_collect(int generation)
     if (generation == -1)
         generation = NGEN - 1;
     lock();
-    size_t n = collecting ? 0 : collect(generation);
+    size_t n = collecting ? 0 : collect_with_callbacks(generation);
     unlock();
     return n;
 }
@@ -677,6 +804,245 @@ RC_API int rc_gc_get_stats(int generation, rc_gc_stats *out)
     *out = stats[generation];
     unlock();
     return 0;
+}
+
+/* ==== leak finding (rc_gc_get_objects(3)) ==================================
+ *
+ * The walks collect their objects under the collector lock into an array,
+ * taking a reference on each (an object whose count already reached 0 is
+ * dying in another thread and is skipped), then call fn without the lock
+ * and drop the references: fn may do anything, including dropping the last
+ * outside reference to the object it is given, collecting, or walking
+ * again.  Like CPython's gc.get_objects(), which returns a list.
+ *
+ * A walk from another thread waits while a collection runs (the lock).  A
+ * walk from code that the collection itself calls (a finalizer, a weakref
+ * callback, a clear function, in the collecting thread: the lock is
+ * recursive) reads the lists as they are: the running collection's local
+ * lists are registered in coll_lists, and their objects are reported in
+ * the generation they were in when it started (their gen bits are not
+ * changed until it files them).  Walks only read the lists and the
+ * objects' fields through traverse; they never move an object, so they
+ * cannot disturb the collection, and the references they take and drop
+ * are seen by its re-check like any other.
+ */
+
+typedef struct snap {
+    void **v;
+    size_t n, cap;
+    int failed;             /* out of memory */
+    int count_only;         /* fn == NULL: count the live ones, keep nothing */
+} snap;
+
+static int snap_push(snap *s, void *obj)
+{
+    if (s->count_only) {
+        if (atomic_load_explicit(&rc_head_of(obj)->refcnt, memory_order_relaxed) > 0)
+            s->n++;
+        return 0;
+    }
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        void **v = _rc_malloc(cap * sizeof *v);
+        if (v == NULL) {
+            s->failed = 1;
+            return -1;
+        }
+        if (s->n)
+            memcpy(v, s->v, s->n * sizeof *v);
+        _rc_free(s->v);
+        s->v = v;
+        s->cap = cap;
+    }
+    if (_rc_try_incref(obj))
+        s->v[s->n++] = obj;
+    return 0;
+}
+
+/* Without the lock: fn on each until it returns nonzero, then drop them. */
+static size_t snap_visit(snap *s, rc_object_fn fn, void *arg)
+{
+    if (s->count_only)
+        return s->n;
+    size_t visited = 0;
+    int stop = 0;
+    if (s->failed) {
+        stop = 1;
+        errno = ENOMEM;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        if (!stop) {
+            visited++;
+            if (fn != NULL && fn(s->v[i], arg) != 0)
+                stop = 1;
+        }
+        rc_decref(s->v[i]);
+    }
+    _rc_free(s->v);
+    return visited;
+}
+
+static inline unsigned gen_of(const rc_gc_head *g)
+{
+    return (g->flags & GC_GEN_MASK) >> GC_GEN_SHIFT;
+}
+
+RC_API size_t rc_gc_get_objects(int generation, rc_object_fn fn, void *arg)
+{
+    if (generation < -1 || generation >= NGEN) {
+        errno = EINVAL;
+        return 0;
+    }
+    snap s = { NULL, 0, 0, 0, fn == NULL };
+    lock();
+    for (int i = 0; i <= NGEN && !s.failed; i++) {
+        rc_gc_head *l = i < NGEN ? &gens[i] : &permanent;
+        if (generation != -1 && generation != i)
+            continue;
+        for (rc_gc_head *g = l->next; g != l; g = g->next)
+            if (snap_push(&s, rc_obj_of_gc(g)) != 0)
+                break;
+    }
+    for (int k = 0; k < n_coll_lists && !s.failed; k++) {
+        rc_gc_head *l = coll_lists[k];
+        for (rc_gc_head *g = l->next; g != l; g = g->next)
+            if ((generation == -1 || gen_of(g) == (unsigned)generation) &&
+                snap_push(&s, rc_obj_of_gc(g)) != 0)
+                break;
+    }
+    unlock();
+    return snap_visit(&s, fn, arg);
+}
+
+static int visit_is(void *child, void *arg)
+{
+    return child == arg;
+}
+
+static void referrers_in(rc_gc_head *l, const void *obj, snap *s)
+{
+    for (rc_gc_head *g = l->next; g != l && !s->failed; g = g->next)
+        if (traverse(g, visit_is, (void *)obj))
+            snap_push(s, rc_obj_of_gc(g));
+}
+
+RC_API size_t rc_gc_get_referrers(const void *obj, rc_object_fn fn, void *arg)
+{
+    if (obj == NULL)
+        return 0;
+    snap s = { NULL, 0, 0, 0, fn == NULL };
+    lock();
+    for (int i = 0; i < NGEN; i++)
+        referrers_in(&gens[i], obj, &s);
+    referrers_in(&permanent, obj, &s);
+    for (int k = 0; k < n_coll_lists; k++)
+        referrers_in(coll_lists[k], obj, &s);
+    unlock();
+    return snap_visit(&s, fn, arg);
+}
+
+static int visit_push(void *child, void *arg)
+{
+    snap *s = arg;
+    if (child != NULL && snap_push(s, child) != 0)
+        return 1;
+    return 0;
+}
+
+RC_API size_t rc_gc_get_referents(const void *obj, rc_object_fn fn, void *arg)
+{
+    if (obj == NULL)
+        return 0;
+    const rc_type *t = rc_type_fast(obj);
+    if (t->traverse == NULL)
+        return 0;
+    snap s = { NULL, 0, 0, 0, fn == NULL };
+    lock();
+    t->traverse((void *)obj, visit_push, &s);
+    unlock();
+    return snap_visit(&s, fn, arg);
+}
+
+RC_API void rc_gc_set_debug(int flags)
+{
+    lock();
+    debug_flags = flags;
+    unlock();
+}
+
+RC_API int rc_gc_get_debug(void)
+{
+    lock();
+    int f = debug_flags;
+    unlock();
+    return f;
+}
+
+RC_API size_t rc_gc_garbage(rc_object_fn fn, void *arg)
+{
+    snap s = { NULL, 0, 0, 0, fn == NULL };
+    lock();
+    for (size_t i = 0; i < garbage_n && !s.failed; i++)
+        snap_push(&s, garbage[i]);
+    unlock();
+    return snap_visit(&s, fn, arg);
+}
+
+RC_API size_t rc_gc_clear_garbage(void)
+{
+    lock();
+    void **v = garbage;
+    size_t n = garbage_n;
+    garbage = NULL;
+    garbage_n = garbage_cap = 0;
+    unlock();
+    /* without the lock, on our own copy: what dies may call anything */
+    for (size_t i = 0; i < n; i++)
+        rc_decref(v[i]);
+    _rc_free(v);
+    return n;
+}
+
+RC_API int rc_gc_callback_add(rc_gc_callback cb, void *arg)
+{
+    if (cb == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    lock();
+    if (ncallbacks == callbacks_cap) {
+        size_t cap = callbacks_cap ? callbacks_cap * 2 : 4;
+        gc_callback *v = _rc_realloc(callbacks, cap * sizeof *v);
+        if (v == NULL) {
+            unlock();
+            errno = ENOMEM;
+            return -1;
+        }
+        callbacks = v;
+        callbacks_cap = cap;
+    }
+    callbacks[ncallbacks].cb = cb;
+    callbacks[ncallbacks].arg = arg;
+    ncallbacks++;
+    unlock();
+    return 0;
+}
+
+RC_API int rc_gc_callback_remove(rc_gc_callback cb, void *arg)
+{
+    lock();
+    for (size_t i = 0; i < ncallbacks; i++) {
+        if (callbacks[i].cb == cb && callbacks[i].arg == arg) {
+            memmove(&callbacks[i], &callbacks[i + 1],
+                    (ncallbacks - i - 1) * sizeof *callbacks);
+            ncallbacks--;
+            unlock();
+            return 0;
+        }
+    }
+    unlock();
+    errno = ENOENT;
+    return -1;
 }
 
 /* ---- fork (init.c): the collector lock is taken first, before the

@@ -141,6 +141,63 @@ void _rc_gc_untrack_dying(void *obj);
 /* Finalize resurrected a dying container: track it again if it was. */
 void _rc_gc_retrack(void *obj);
 
+/* ---- census.c: live rc objects by type (rc_census) ---------------------
+ *
+ * Every thread counts the births and deaths it performs in a table of its
+ * own, (type -> objects, bytes), with plain (relaxed, not read-modify-
+ * write) additions: no lock, no atomic RMW, no shared cache line on the
+ * path of rc_new and death.  An object born in one thread and dying in
+ * another adds in one table and subtracts in the other (size_t arithmetic
+ * wraps, so sums are right).  Tables are on a lock-free list and are
+ * never freed: a thread's exit hands its table to the next new thread,
+ * counts and all, since only the sum over all tables means anything.
+ * rc_census sums them: exact when the other threads are quiescent (joined,
+ * or synchronized with the caller), approximate while they run.  bytes are
+ * the usable bytes of the objects' blocks, headers included. */
+
+#define RC_CENSUS_SLOTS 64      /* per chunk; a power of two */
+
+typedef struct rc_census_slot {
+    const rc_type *_Atomic type;    /* NULL = free; set once, by the owner */
+    _Atomic size_t objects, bytes;  /* owner: relaxed load + store */
+} rc_census_slot;
+
+typedef struct rc_census_chunk {
+    rc_census_slot slot[RC_CENSUS_SLOTS];
+    struct rc_census_chunk *_Atomic next;   /* more types than fit */
+} rc_census_chunk;
+
+typedef struct rc_census_table {
+    rc_census_chunk first;
+    const rc_type *last_type;       /* owner's cache: the last type counted */
+    rc_census_slot *last_slot;
+    _Atomic int in_use;             /* owned by a live thread */
+    struct rc_census_table *next_all;   /* list of all tables, never shrinks */
+} rc_census_table;
+
+extern __thread rc_census_table *_rc_census_tls;
+/* The slot of t in this thread's table (creating either); NULL only when
+   out of memory (the count is then lost: the census undercounts). */
+rc_census_slot *_rc_census_slot(const rc_type *t);
+
+static inline __attribute__((always_inline))
+void _rc_census_count(const rc_type *t, size_t dobjects, size_t dbytes)
+{
+    rc_census_table *c = _rc_census_tls;
+    rc_census_slot *s;
+    if (__builtin_expect(c != NULL && c->last_type == t, 1)) {
+        s = c->last_slot;
+    } else {
+        s = _rc_census_slot(t);
+        if (s == NULL)
+            return;
+    }
+    atomic_store_explicit(&s->objects, atomic_load_explicit(&s->objects,
+                          memory_order_relaxed) + dobjects, memory_order_relaxed);
+    atomic_store_explicit(&s->bytes, atomic_load_explicit(&s->bytes,
+                          memory_order_relaxed) + dbytes, memory_order_relaxed);
+}
+
 /* ---- weakref.c --------------------------------------------------------- */
 
 extern const rc_type _rc_weakref_type;

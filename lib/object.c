@@ -29,6 +29,15 @@
 
 /* ==== allocation ========================================================= */
 
+/* The bytes the census counts for an object: its block's usable size (the
+   same at birth and death); inline for pool blocks, as _rc_usable_size. */
+static inline __attribute__((always_inline)) size_t block_bytes(const void *base)
+{
+    if (__builtin_expect(_rc_is_pool_block(base), 1))
+        return _rc_pool_of(base)->block_size;
+    return _rc_usable_size(base);
+}
+
 void *_rc_new_prefixed(const rc_type *type, size_t size, size_t prefix)
 {
     int gc = type->traverse != NULL;
@@ -43,6 +52,7 @@ void *_rc_new_prefixed(const rc_type *type, size_t size, size_t prefix)
         return NULL;
     }
     char *obj = base + head;
+    _rc_census_count(type, 1, block_bytes(base));
     rc_head *h = rc_head_of(obj);
     atomic_init(&h->type, (uintptr_t)type | (gc ? RC_F_GC : 0));
     atomic_init(&h->refcnt, 1);
@@ -85,6 +95,7 @@ RC_API void *rc_new(const rc_type *type, size_t size)
             errno = ENOMEM;
             return NULL;
         }
+        _rc_census_count(type, 1, block_bytes(base));
         rc_head *h = (rc_head *)base;
         atomic_init(&h->type, (uintptr_t)type);
         atomic_init(&h->refcnt, 1);
@@ -104,7 +115,9 @@ static void free_block(void *obj, uintptr_t tw)
         head += RC_GC_SIZE;
     else if (rc_type_word_type(tw) == &_rc_intern_type)
         head += sizeof(rc_intern_meta);
-    _rc_free((char *)obj - head);
+    char *base = (char *)obj - head;
+    _rc_census_count(rc_type_word_type(tw), (size_t)-1, -block_bytes(base));
+    _rc_free(base);
 }
 
 /* ==== death and the trashcan ============================================= */
@@ -220,12 +233,15 @@ RC_API void rc_decref(void *obj)
                 /* dealloc's path for this case, inline: nothing can see
                    the object any more, so not even the count is stored */
                 if (t->clear == NULL) {
-                    fast_free(h);   /* plain data: death is just the free */
+                    /* plain data: death is just the free */
+                    _rc_census_count(t, (size_t)-1, -block_bytes(h));
+                    fast_free(h);
                     return;
                 }
                 atomic_store_explicit(&h->refcnt, 0, memory_order_relaxed);
                 trash.depth++;
                 t->clear(obj);
+                _rc_census_count(t, (size_t)-1, -block_bytes(h));
                 fast_free(h);
                 if (trash.depth == 1 && trash.queue != NULL)
                     drain();

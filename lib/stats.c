@@ -97,6 +97,17 @@ static void print_stats(const rc_stats_t *s, void (*emit)(void *, const char *),
     emit(ctx, line);
 }
 
+/* The object layer's census (census.c), when it is linked in: a weak
+   reference keeps the allocator core ignorant of rc types. */
+extern void _rc_census_print(void (*emit)(void *, const char *), void *ctx)
+    __attribute__((weak));
+
+static void print_census(void (*emit)(void *, const char *), void *ctx)
+{
+    if (_rc_census_print != NULL)
+        _rc_census_print(emit, ctx);
+}
+
 static void emit_file(void *ctx, const char *line)
 {
     fputs(line, (FILE *)ctx);
@@ -112,6 +123,7 @@ RC_API void rc_stats_print(FILE *out)
     rc_stats_t s;
     _rc_stats_gather(&s);
     print_stats(&s, emit_file, out ? out : stderr);
+    print_census(emit_file, out ? out : stderr);
     fflush(out ? out : stderr);
 }
 
@@ -120,4 +132,5 @@ void _rc_stats_print_fd(int fd)
     rc_stats_t s;
     _rc_stats_gather(&s);
     print_stats(&s, emit_fd, &fd);
+    print_census(emit_fd, &fd);
 }
