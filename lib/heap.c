@@ -522,6 +522,8 @@ static void return_blocks(rc_heap_t *h, rc_block_t *b)
 {
     while (b) {
         rc_pool_t *p = _rc_pool_of(b);
+        if (rc_unlikely(!_rc_block_start(p, b)))
+            _rc_free_invalid(b);
         if (rc_unlikely(atomic_load_explicit(&p->owner, memory_order_relaxed) != h)) {
             rc_block_t *next = b->next;
             remote_add(h, p, b);
@@ -532,6 +534,8 @@ static void return_blocks(rc_heap_t *h, rc_block_t *b)
         uint32_t n = 1;
         while (tail->next && _rc_pool_of(tail->next) == p) {
             tail = tail->next;
+            if (rc_unlikely(!_rc_block_start(p, tail)))
+                _rc_free_invalid(tail);
             n++;
         }
         rc_block_t *next = tail->next;
@@ -589,6 +593,8 @@ static void remote_flush_all(rc_heap_t *h)
    malloc slow path, and at thread exit. */
 static void remote_add(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
 {
+    if (rc_unlikely(!_rc_block_start(p, b)))
+        _rc_free_invalid(b);
     unsigned i = (unsigned)(((uintptr_t)p >> RC_POOL_SHIFT) % RC_REMOTE_SLOTS);
     rc_remote_t *r = &h->remote[i];
     if (r->pool != p) {
@@ -626,6 +632,8 @@ void _rc_free_remote(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
         /* An abandoned pool: at once, not batched, so that a thread that
            frees what dead threads left (and may not allocate again for a
            while) does not keep their pools from going back. */
+        if (rc_unlikely(!_rc_block_start(p, b)))
+            _rc_free_invalid(b);
         b->next = NULL;
         remote_push(p, b, b, 1);
         return;
@@ -670,6 +678,8 @@ void _rc_free_suspect(void *ptr)
 {
     rc_heap_t *h = _rc_heap_tls;
     rc_pool_t *p = _rc_pool_of(ptr);
+    if (!_rc_block_start(p, ptr))
+        _rc_free_invalid(ptr);
     bool found = false;
     if (h != &_rc_heap_empty) {
         if (p->cls < RC_NCLASSES)

@@ -215,7 +215,9 @@ struct rc_heap;
    the second holds what other threads write. */
 typedef struct rc_pool {
     rc_block_t      *free;        /* owner only: cache refill takes the list */
-    uint32_t         used;        /* owner only: blocks not on `free` */
+    uint16_t         used;        /* owner only: blocks not on `free` (<= 4088) */
+    uint16_t         nfree;       /* owner only: blocks on `free` (O(1) refill);
+                                     a deferred release's run length (arena.c) */
     uint32_t         block_size;  /* bytes per block; usable_size, carving */
     char            *bump;        /* next never-used block (lazy carving);
                                      a span's: block + the most it has held */
@@ -223,7 +225,8 @@ typedef struct rc_pool {
     struct rc_pool  *next;        /* heap queue / full list / abandoned list */
     struct rc_pool  *prev;        /* heap queue / full list */
     _Atomic(struct rc_heap *) owner; /* free fast path compares with its heap */
-    uint32_t         nfree;       /* owner only: blocks on `free` (O(1) refill) */
+    uint32_t         magic;       /* 2^32 / block_size + 1, 0 for a span: the
+                                     free fast path's block-start test (alloc.h) */
     uint8_t          cls;         /* size class index: free fast path */
     uint8_t          in_full;     /* on the heap's full list */
     uint8_t          in_use;      /* handed out by the arena (stats walk) */
@@ -303,13 +306,13 @@ extern uint8_t    _rc_map_value;    /* pagemap byte for arenas */
 #define RC_MAP_CHECKED    2         /* pool blocks free through _rc_free_generic */
 extern const uint32_t _rc_class_size[RC_NCLASSES];
 /* Default-mode checks on the free path (alloc.h): a per-process random key
-   stored in every freed pool block, and per class c the multiplier
-   _rc_class_magic[c] = 2^64 / size + 1, so that an offset n into a pool's
-   blocks is a block start iff n * magic <= magic - 1 (Lemire's divisibility
-   test: a multiply, no division).  Index 255 (spans) and unused classes are
-   0: every offset passes (spans are checked on their own path). */
+   stored in every freed pool block, and in each pool header the multiplier
+   magic = 2^32 / block_size + 1, so that an offset n < 2^16 into a pool's
+   blocks is a block start iff (uint32_t)(n * magic) <= magic - 1 (Lemire's
+   divisibility test for 16-bit operands: a multiply, no division, and no
+   load beyond the pool header's first line).  A span's magic is 0: every
+   offset passes (spans are checked on their own path). */
 extern uintptr_t _rc_free_key;
-extern uint64_t  _rc_class_magic[256];
 extern const uint8_t _rc_size_class[RC_SMALL_LIMIT / 16 + 1];
 
 /* ---- os.c: the OS contract ---------------------------------------------- */
@@ -398,6 +401,13 @@ void  _rc_heap_lock(void);
 void  _rc_heap_unlock(void);
 void  _rc_heap_fork_child(void);
 _Noreturn void _rc_free_invalid(const void *ptr);       /* not a block start */
+
+/* Is ptr the start of one of its pool's blocks?  (See magic above.) */
+RC_INLINE bool _rc_block_start(const rc_pool_t *p, const void *ptr)
+{
+    uint32_t off = (uint32_t)((uintptr_t)ptr - (uintptr_t)p) - RC_POOL_HEADER;
+    return off * p->magic <= p->magic - 1;
+}
 void  _rc_free_suspect(void *ptr);   /* key found: a double free aborts; else freed */
 void  _rc_abandoned_lock(void);
 void  _rc_abandoned_unlock(void);

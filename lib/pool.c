@@ -26,6 +26,7 @@ void _rc_pool_init(rc_pool_t *pool, unsigned cls)
     pool->nfree = 0;
     pool->used = 0;
     pool->block_size = bs;
+    pool->magic = 0xFFFFFFFFu / bs + 1;
     pool->bump = data;
     pool->end = data + n * bs;
     pool->next = pool->prev = NULL;

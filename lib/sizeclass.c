@@ -61,12 +61,9 @@ const uint8_t _rc_size_class[RC_SMALL_LIMIT / 16 + 1] = {
 };
 
 uintptr_t _rc_free_key = ~(uintptr_t)0x5a5a5a5a;   /* randomized at init */
-uint64_t  _rc_class_magic[256];
 
 void _rc_sizeclass_init(void)
 {
-    for (unsigned k = 0; k < RC_NCLASSES; k++)
-        _rc_class_magic[k] = ~(uint64_t)0 / _rc_class_size[k] + 1;
     unsigned c = 0;
     for (size_t i = 0; i <= RC_SMALL_LIMIT / 16; i++) {
         while (_rc_class_size[c] < i * 16)

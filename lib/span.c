@@ -67,6 +67,7 @@ static void *span_new(size_t size, size_t off, unsigned n, bool zero)
     p->block_size = (uint32_t)(p->end - block);
     p->next = p->prev = NULL;
     p->cls = RC_SPAN_CLASS;
+    p->magic = 0;                   /* every offset passes: checked on free */
     p->in_full = 0;
     atomic_store_explicit(&p->thread_free, RC_NO_DELAYED, memory_order_relaxed);
     if (zero)

@@ -60,5 +60,8 @@ for n in 24 700 5000 20000 100000 2000000; do
     expect_abort_default "default-mode double free" double-free $n
     expect_abort_default "default-mode interior pointer" interior $n
 done
+for n in 24 700 5000; do
+    expect_abort_default "default-mode aligned interior pointer" interior-aligned $n
+done
 expect_abort_default "default-mode foreign pointer" foreign
 exit $status

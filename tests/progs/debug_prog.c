@@ -4,9 +4,10 @@
  * bytes, poisoned fresh memory).  It prints the address concerned on stdout
  * (flushed) before the bad call; the debug allocator must then abort with one
  * line on stderr naming that address.
- *   debug_prog double-free SIZE | interior SIZE | foreign | overflow SIZE |
+ *   debug_prog double-free SIZE | interior SIZE | interior-aligned SIZE |
+ *              foreign | overflow SIZE |
  *              fresh SIZE | calloc SIZE
- * double-free, interior (a free of the block's address + 16) and foreign are
+ * double-free, interior (a free of the block's address + 8) and foreign are
  * also caught without RCMALLOC_DEBUG (test_malloc_env.sh checks both).
  * "fresh" exits 0 when most bytes of a fresh block are nonzero (poisoned),
  * "calloc" when calloc zeroes a poisoned block; 1 otherwise.
@@ -39,9 +40,26 @@ int main(int argc, char **argv)
         unsigned char *p = rc_malloc(n);
         if (!p)
             return 2;
+        printf("%p\n", (void *)(p + 8));
+        fflush(stdout);
+        rc_free(p + 8);
+        return 0;
+    }
+    if (!strcmp(argv[1], "interior-aligned")) {
+        /* p + 16 passes the free path's alignment test; it is caught when
+           the cache it went into overflows */
+        unsigned char *p = rc_malloc(n);
+        void *more[512];
+        if (!p)
+            return 2;
+        for (int i = 0; i < 512; i++)
+            if (!(more[i] = rc_malloc(n)))
+                return 2;
         printf("%p\n", (void *)(p + 16));
         fflush(stdout);
         rc_free(p + 16);
+        for (int i = 0; i < 512; i++)
+            rc_free(more[i]);
         return 0;
     }
     if (!strcmp(argv[1], "foreign")) {
