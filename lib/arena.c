@@ -153,7 +153,7 @@ static uint64_t take_locked(rc_arena_t *a, unsigned i, unsigned n)
 {
     uint64_t bits = run_bits(i, n);
     uint64_t warm = (a->dirty_new | a->dirty_old) & bits;
-    dirty_pools -= popcount((a->dirty_new | a->dirty_old) & bits);
+    dirty_pools -= popcount(warm);
     a->free_mask &= ~bits;
     a->dirty_new &= ~bits;
     a->dirty_old &= ~bits;
@@ -192,7 +192,7 @@ rc_pool_t *_rc_arena_span_acquire(unsigned n)
     lock_arena();
     rc_arena_t *a = hint;
     uint64_t fit = (a && a->nfree >= n) ? runs_of(a->free_mask, n) : 0;
-    if (dirty_pools >= n && (fit & runs_of(a->dirty_new | a->dirty_old, n)) == 0) {
+    if (a && dirty_pools >= n && (fit & runs_of(a->dirty_new | a->dirty_old, n)) == 0) {
         /* resident free pools elsewhere: use them before touching clean
            ones here (else a program that frees a phase's pools in one arena
            and carves the next phase's in another holds both) */

@@ -131,16 +131,35 @@ static inline void unlock(void) { pthread_mutex_unlock(&gc_lock); }
 
 /* ==== lists ================================================================ */
 
-static inline void set_gen(struct rc_gc_head *g, unsigned gen)
+static inline void set_gen(rc_gc_head *g, unsigned gen)
 {
     g->flags = (g->flags & ~GC_GEN_MASK) | (gen << GC_GEN_SHIFT);
 }
 
+static inline unsigned gen_of(const rc_gc_head *g)
+{
+    return (g->flags & GC_GEN_MASK) >> GC_GEN_SHIFT;
+}
+
 /* A tracked object leaves its generation (untracked, or dying). */
-static inline void gen_leave(const struct rc_gc_head *g)
+static inline void gen_leave(const rc_gc_head *g)
 {
     if (!(g->flags & GC_COLLECTING))
-        gen_size[(g->flags & GC_GEN_MASK) >> GC_GEN_SHIFT]--;
+        gen_size[gen_of(g)]--;
+}
+
+/* The array v (capacity *cap elements of `size` bytes) grown, by doubling
+   from `first`, to hold at least `need`; NULL when out of memory (v and
+   *cap unchanged).  Serves the garbage, callback and walk arrays. */
+static void *grow(void *v, size_t *cap, size_t need, size_t size, size_t first)
+{
+    size_t c = *cap ? *cap : first;
+    while (c < need)
+        c *= 2;
+    void *nv = _rc_realloc(v, c * size);
+    if (nv != NULL)
+        *cap = c;
+    return nv;
 }
 
 static inline void list_init(rc_gc_head *l) { l->next = l->prev = l; }
@@ -434,14 +453,10 @@ static int save_garbage(rc_gc_head *unreachable, rc_gc_head *old, int target,
                         size_t n)
 {
     if (garbage_n + n > garbage_cap) {
-        size_t cap = garbage_cap ? garbage_cap : 64;
-        while (cap < garbage_n + n)
-            cap *= 2;
-        void **v = _rc_realloc(garbage, cap * sizeof *v);
+        void **v = grow(garbage, &garbage_cap, garbage_n + n, sizeof *v, 64);
         if (v == NULL)
             return -1;
         garbage = v;
-        garbage_cap = cap;
     }
     while (!list_empty(unreachable)) {
         rc_gc_head *g = unreachable->next;
@@ -842,17 +857,12 @@ static int snap_push(snap *s, void *obj)
         return 0;
     }
     if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        void **v = _rc_malloc(cap * sizeof *v);
+        void **v = grow(s->v, &s->cap, s->n + 1, sizeof *v, 64);
         if (v == NULL) {
             s->failed = 1;
             return -1;
         }
-        if (s->n)
-            memcpy(v, s->v, s->n * sizeof *v);
-        _rc_free(s->v);
         s->v = v;
-        s->cap = cap;
     }
     if (_rc_try_incref(obj))
         s->v[s->n++] = obj;
@@ -880,11 +890,6 @@ static size_t snap_visit(snap *s, rc_object_fn fn, void *arg)
     }
     _rc_free(s->v);
     return visited;
-}
-
-static inline unsigned gen_of(const rc_gc_head *g)
-{
-    return (g->flags & GC_GEN_MASK) >> GC_GEN_SHIFT;
 }
 
 RC_API size_t rc_gc_get_objects(int generation, rc_object_fn fn, void *arg)
@@ -1011,15 +1016,13 @@ RC_API int rc_gc_callback_add(rc_gc_callback cb, void *arg)
     }
     lock();
     if (ncallbacks == callbacks_cap) {
-        size_t cap = callbacks_cap ? callbacks_cap * 2 : 4;
-        gc_callback *v = _rc_realloc(callbacks, cap * sizeof *v);
+        gc_callback *v = grow(callbacks, &callbacks_cap, ncallbacks + 1, sizeof *v, 4);
         if (v == NULL) {
             unlock();
             errno = ENOMEM;
             return -1;
         }
         callbacks = v;
-        callbacks_cap = cap;
     }
     callbacks[ncallbacks].cb = cb;
     callbacks[ncallbacks].arg = arg;

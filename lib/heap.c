@@ -431,13 +431,13 @@ static void abandon_pool(rc_pool_t *p)
         abandoned_freed(p);
 }
 
-/* An abandoned pool, just claimed for h and unlinked, becomes h's. */
-static void take_over(rc_heap_t *h, rc_pool_t *p)
+/* An abandoned pool, just claimed (owner set) and unlinked, becomes its
+   claimer's. */
+static void take_over(rc_pool_t *p)
 {
     p->in_full = 0;
     _rc_pool_set_tag(p, RC_NO_DELAYED);
     _rc_pool_collect(p);
-    (void)h;
 }
 
 /* A pool of class `cls` with a free block, from the abandoned list, put at
@@ -460,7 +460,7 @@ static rc_pool_t *adopt(rc_heap_t *h, unsigned cls)
         pthread_mutex_unlock(&abandoned_lock);
         if (p == NULL)
             return NULL;
-        take_over(h, p);
+        take_over(p);
         if (p->used != 0 && (p->free || _rc_pool_extend(p))) {
             queue_push_front(h, p);
             return p;
@@ -587,14 +587,12 @@ static void remote_flush_all(rc_heap_t *h)
     }
 }
 
-/* Batch a block for the heap that owns its pool, or for nobody (an
-   abandoned pool): one CAS per RC_REMOTE_BATCH blocks.  A thread's batches
-   pin at most RC_REMOTE_SLOTS pools; they go out when full, every 8th
-   malloc slow path, and at thread exit. */
+/* Batch a block (its start checked by the caller) for the heap that owns
+   its pool: one CAS per RC_REMOTE_BATCH blocks.  A thread's batches pin at
+   most RC_REMOTE_SLOTS pools; they go out when full, every 8th malloc slow
+   path, and at thread exit. */
 static void remote_add(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
 {
-    if (rc_unlikely(!_rc_block_start(p, b)))
-        _rc_free_invalid(b);
     unsigned i = (unsigned)(((uintptr_t)p >> RC_POOL_SHIFT) % RC_REMOTE_SLOTS);
     rc_remote_t *r = &h->remote[i];
     if (r->pool != p) {
@@ -622,18 +620,19 @@ void _rc_free_remote(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
         _rc_span_free(h, p);
         return;
     }
-    if (rc_unlikely(atomic_load_explicit(&p->owner, memory_order_relaxed) == NULL))
+    rc_heap_t *owner = atomic_load_explicit(&p->owner, memory_order_relaxed);
+    if (rc_unlikely(owner == NULL))
         /* a pool no heap holds and no span: free in its arena, so this block
            (or the span it was part of) was freed already */
         _rc_fatal("rcmalloc: free(): double free or invalid pointer %p (its pool is free)\n",
                   (void *)b);
-    if (h == &_rc_heap_empty ||      /* no heap (yet, or any more) */
-        atomic_load_explicit(&p->owner, memory_order_relaxed) == RC_ABANDONED) {
-        /* An abandoned pool: at once, not batched, so that a thread that
-           frees what dead threads left (and may not allocate again for a
-           while) does not keep their pools from going back. */
-        if (rc_unlikely(!_rc_block_start(p, b)))
-            _rc_free_invalid(b);
+    if (rc_unlikely(!_rc_block_start(p, b)))
+        _rc_free_invalid(b);
+    if (h == &_rc_heap_empty || owner == RC_ABANDONED) {
+        /* No heap (yet, or any more), or an abandoned pool: at once, not
+           batched, so that a thread that frees what dead threads left (and
+           may not allocate again for a while) does not keep their pools
+           from going back. */
         b->next = NULL;
         remote_push(p, b, b, 1);
         return;

@@ -64,6 +64,8 @@ extern void *__dso_handle;
 /* The double-free key: 8 of the 16 random bytes the kernel gives every
    process (AT_RANDOM; no system call, no allocation), top bit set so that
    it is never a pointer. */
+uintptr_t _rc_free_key = ~(uintptr_t)0x5a5a5a5a;
+
 static void free_key_init(void)
 {
     const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);

@@ -60,8 +60,6 @@ const uint8_t _rc_size_class[RC_SMALL_LIMIT / 16 + 1] = {
     31,
 };
 
-uintptr_t _rc_free_key = ~(uintptr_t)0x5a5a5a5a;   /* randomized at init */
-
 void _rc_sizeclass_init(void)
 {
     unsigned c = 0;
