@@ -13,13 +13,14 @@
  *     everything it reaches is reachable; the rest is the unreachable set;
  *  4. pin the unreachable set (take a reference on each, so no other thread
  *     can make one die under us; an object whose count already reached 0 is
- *     being killed by another thread and is left to it) and re-check it
- *     against the current refcounts ("rescue");
+ *     being killed by another thread and is left to it, and what it holds
+ *     is re-checked against the current refcounts: "rescue");
  *  5. clear the weak references to unreachable objects and run their
  *     callbacks, except those of weakrefs that are themselves unreachable;
  *  6. run every finalizer not run yet (PEP 442: the flag is kept forever);
- *  7. rescue again: anything a finalizer made reachable again, and all it
- *     reaches, survives and is not counted;
+ *  7. rescue, if any finalizer or weakref callback ran or there were weak
+ *     references: anything made reachable again, and all it reaches,
+ *     survives and is not counted;
  *  8. call clear on the rest, then drop the pins: the objects die through
  *     the ordinary death path (trashcan included) before we return.
  * Survivors move to generation g+1.  Automatic collections follow CPython's
@@ -57,18 +58,22 @@
  *   set is pinned and re-checked against the current counts before any
  *   finalizer runs, and an object whose count another thread takes to zero
  *   is left to that thread.
- * - What a program must not do: change the references stored in a tracked
- *   container (the fields its traverse visits) in one thread while a
- *   collection may run in another -- the collector reads those fields
- *   without synchronization.  Programs whose threads mutate containers
- *   should call rc_gc_disable() (automatic collections can otherwise start
- *   in any rc_new of a container) and call rc_gc_collect() only while the
- *   other threads are not mutating containers (e.g. under the program's own
- *   lock that the mutators also hold).  Threads that only count references
- *   and use non-container objects are never restricted.
+ * - Threads may mutate containers while collections run (automatic ones
+ *   included) under the usual contract: a thread stores into a field only
+ *   a reference it owns, and shared containers are mutated under the
+ *   program's locks.  The collector reads containers only with the world
+ *   stopped (stw.c): steps 1-4 (up to pinning the unreachable set) run
+ *   while every other thread that has used an object waits in a signal
+ *   handler; so does the rescue after finalizers and weakref callbacks
+ *   when any ran (they, or a weak reference before it was cleared, may
+ *   have made garbage reachable to other threads again).  Nothing in a
+ *   stopped phase allocates or takes a lock (the pins array is reserved
+ *   before, as large as the set examined).  If the world cannot be
+ *   stopped within RCMALLOC_GC_STOP_MS the collection is skipped.
  */
 #define _GNU_SOURCE 1   /* PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP */
 #include "lifetime.h"
+#include "stw.h"
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
@@ -304,24 +309,33 @@ static void move_unreachable(rc_gc_head *young, rc_gc_head *unreachable)
 
 /* Pins: the collector holds a reference on each unreachable object from
    step 4 to the end, kept in an array so that finalizers may untrack or
-   move them freely. */
+   move them freely.  The array is allocated before the world stops, as
+   large as the set examined (pinning happens while it is stopped, when
+   nothing may allocate), and kept for the next collection. */
 typedef struct pins {
     void **v;
-    size_t n;
+    size_t n, cap;
 } pins;
 
-static int pin_all(rc_gc_head *unreachable, rc_gc_head *young, pins *p)
+static pins pinned;
+
+/* Room for n pins; -1 when out of memory (the collection is skipped). */
+static int pins_reserve(size_t n)
 {
-    size_t n = list_len(unreachable);
-    p->n = 0;
-    p->v = n ? _rc_malloc(n * sizeof(void *)) : NULL;
-    if (n && p->v == NULL) {
-        /* cannot pin: give up on this garbage for now */
-        for (rc_gc_head *g = unreachable->next; g != unreachable; g = g->next)
-            g->flags &= ~GC_UNREACHABLE;
-        list_merge(unreachable, young);
+    if (n <= pinned.cap)
+        return 0;
+    void **v = grow(pinned.v, &pinned.cap, n, sizeof *v, 1024);
+    if (v == NULL)
         return -1;
-    }
+    pinned.v = v;
+    return 0;
+}
+
+/* Returns how many could not be pinned (their count already 0). */
+static size_t pin_all(rc_gc_head *unreachable, rc_gc_head *young, pins *p)
+{
+    size_t dying = 0;
+    p->n = 0;
     rc_gc_head *g = unreachable->next;
     while (g != unreachable) {
         rc_gc_head *next = g->next;
@@ -333,10 +347,11 @@ static int pin_all(rc_gc_head *unreachable, rc_gc_head *young, pins *p)
                our lock to untrack it */
             g->flags &= ~GC_UNREACHABLE;
             list_move(g, young);
+            dying++;
         }
         g = next;
     }
-    return 0;
+    return dying;
 }
 
 static int visit_decref_unreachable(void *child, void *arg)
@@ -390,9 +405,12 @@ static size_t rescue(rc_gc_head *unreachable, rc_gc_head *young)
     return n;
 }
 
-static void handle_weakrefs(rc_gc_head *unreachable)
+/* Returns nonzero if the garbage had weak references (until they were
+   cleared here, another thread could revive an object through one). */
+static int handle_weakrefs(rc_gc_head *unreachable)
 {
     rc_gc_head *g;
+    int any = 0;
     /* weakrefs that are garbage themselves never call back */
     for (g = unreachable->next; g != unreachable; g = g->next) {
         void *obj = rc_obj_of_gc(g);
@@ -402,14 +420,19 @@ static void handle_weakrefs(rc_gc_head *unreachable)
     rc_weakref *cbs = NULL;
     for (g = unreachable->next; g != unreachable; g = g->next) {
         void *obj = rc_obj_of_gc(g);
-        if (atomic_load(&rc_head_of(obj)->type) & RC_F_WEAKREFS)
+        if (atomic_load(&rc_head_of(obj)->type) & RC_F_WEAKREFS) {
             cbs = _rc_weakref_clear_referent(obj, cbs);
+            any = 1;
+        }
     }
     _rc_weakref_run_callbacks(cbs);
+    return any;
 }
 
-static void finalize_garbage(rc_gc_head *unreachable)
+/* Returns how many finalizers ran. */
+static size_t finalize_garbage(rc_gc_head *unreachable)
 {
+    size_t ran = 0;
     rc_gc_head seen;
     list_init(&seen);
     coll_lists[n_coll_lists++] = &seen;     /* finalizers may walk */
@@ -423,10 +446,12 @@ static void finalize_garbage(rc_gc_head *unreachable)
         if (t->finalize != NULL && !(tw & RC_F_FINALIZED)) {
             atomic_fetch_or(&h->type, RC_F_FINALIZED);
             t->finalize(obj);
+            ran++;
         }
     }
     list_merge(&seen, unreachable);
     n_coll_lists--;
+    return ran;
 }
 
 static void delete_garbage(rc_gc_head *unreachable, rc_gc_head *old, int target)
@@ -506,17 +531,23 @@ static size_t collect(int gen)
     if (debug_flags & RC_GC_DEBUG_STATS)
         clock_gettime(CLOCK_MONOTONIC, &t0);
     size_t examined = 0;
+    for (int i = 0; i <= gen; i++) {
+        examined += gen_size[i];
+        count[i] = 0;       /* also when skipped: retried a threshold later */
+    }
+    if (gen < NGEN - 1)
+        count[gen + 1]++;
+    _rc_stw_enter();        /* the pins below must not register */
+    if (pins_reserve(examined) != 0 || _rc_stw_stop() != 0)
+        return 0;
+
+    /* ---- the world is stopped: no allocation, no lock ---- */
     list_init(&young);
     list_init(&unreachable);
     for (int i = 0; i <= gen; i++) {
         list_merge(&gens[i], &young);
-        count[i] = 0;
-        examined += gen_size[i];
         gen_size[i] = 0;
     }
-    if (gen < NGEN - 1)
-        count[gen + 1]++;
-
     tls_collector = 1;
     atomic_store(&_rc_gc_active, 1);
     coll_lists[0] = &young;
@@ -526,14 +557,31 @@ static size_t collect(int gen)
     update_refs(&young);
     subtract_refs(&young);
     move_unreachable(&young, &unreachable);
+    pins p = { pinned.v, 0, pinned.cap };
+    if (pin_all(&unreachable, &young, &p) != 0)
+        rescue(&unreachable, &young);   /* what a dying object still holds */
+    _rc_stw_start();
+    /* ---- the world runs: only weak references (until cleared below) and
+       our own finalizers can reach the unreachable set ---- */
 
-    pins p = { NULL, 0 };
     size_t found = 0;
-    if (pin_all(&unreachable, &young, &p) == 0 && !list_empty(&unreachable)) {
-        rescue(&unreachable, &young);
-        handle_weakrefs(&unreachable);
-        finalize_garbage(&unreachable);
-        rescue(&unreachable, &young);
+    if (!list_empty(&unreachable)) {
+        int revivable = handle_weakrefs(&unreachable);
+        revivable |= finalize_garbage(&unreachable) != 0;
+        if (revivable) {
+            /* what a finalizer or a weak reference made reachable again,
+               with all it reaches, survives; read with the world stopped,
+               as other threads may be mutating it already */
+            if (_rc_stw_stop() == 0) {
+                rescue(&unreachable, &young);
+                _rc_stw_start();
+            } else {
+                /* cannot look safely: keep all of it for now */
+                for (rc_gc_head *g = unreachable.next; g != &unreachable; g = g->next)
+                    g->flags &= ~GC_UNREACHABLE;
+                list_merge(&unreachable, &young);
+            }
+        }
         found = list_len(&unreachable);
         if (!saveall)
             delete_garbage(&unreachable, old, target);
@@ -565,7 +613,6 @@ static size_t collect(int gen)
     /* drop the pins: the cleared garbage dies here, in this thread */
     for (size_t i = 0; i < p.n; i++)
         rc_decref(p.v[i]);
-    _rc_free(p.v);
 
     tls_collector = 0;
     if (debug_flags & RC_GC_DEBUG_STATS)

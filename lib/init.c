@@ -5,6 +5,7 @@
  */
 #include "internal.h"
 #include "track.h"
+#include "stw.h"
 
 #include <sched.h>
 #include <string.h>
@@ -19,6 +20,7 @@ pthread_key_t _rc_heap_key;
 static void fork_prepare(void)
 {
     _rc_gc_fork_prepare();         /* holds while allocating: first */
+    _rc_stw_fork_prepare();        /* taken by collections, after it */
     _rc_weakref_fork_prepare();
     _rc_intern_fork_prepare();
     _rc_debug_lock();
@@ -37,6 +39,7 @@ static void fork_parent(void)
     _rc_debug_unlock();
     _rc_intern_fork_parent();
     _rc_weakref_fork_parent();
+    _rc_stw_fork_parent();
     _rc_gc_fork_parent();
 }
 
@@ -49,6 +52,7 @@ static void fork_child(void)
     _rc_debug_fork_child();
     _rc_intern_fork_child();
     _rc_weakref_fork_child();
+    _rc_stw_fork_child();
     _rc_gc_fork_child();
 }
 

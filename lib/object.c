@@ -24,6 +24,7 @@
  */
 #include "lifetime.h"
 #include "alloc.h"        /* the allocator fast paths, inlined */
+#include "stw.h"          /* registration for stopping the world */
 #include <errno.h>
 #include <string.h>
 
@@ -87,6 +88,7 @@ RC_API void *rc_new(const rc_type *type, size_t size)
         errno = EINVAL;
         return NULL;
     }
+    _rc_stw_enter();
     if (type->traverse == NULL && size <= SMALL_OBJECT) {
         /* the common small non-container: round up to 16 and zero inline */
         size_t n = (size + 15) & ~(size_t)15;
@@ -199,6 +201,7 @@ static __attribute__((noinline)) void drain(void)
 
 RC_API void *rc_incref(void *obj)
 {
+    _rc_stw_enter();
     if (obj == NULL)
         return NULL;
     rc_head *h = rc_head_of(obj);
@@ -214,6 +217,7 @@ RC_API void *rc_incref(void *obj)
 
 RC_API void rc_decref(void *obj)
 {
+    _rc_stw_enter();
     if (obj == NULL)
         return;
     rc_head *h = rc_head_of(obj);
@@ -264,6 +268,7 @@ RC_API void rc_decref(void *obj)
 
 int _rc_try_incref(void *obj)
 {
+    _rc_stw_enter();
     rc_head *h = rc_head_of(obj);
     int64_t v = atomic_load_explicit(&h->refcnt, memory_order_relaxed);
     do {

@@ -1,0 +1,262 @@
+/*
+ * stw.c -- stopping the world for the cycle collector.
+ *
+ * The collector reads the fields of tracked containers (their traverse
+ * functions) and links them in its lists.  For that to be safe while other
+ * threads run, every thread that may mutate a container is paused while
+ * the collector reads: the collector sends each registered thread a
+ * signal (RCMALLOC_GC_SIGNAL, SIGPWR by default, the one the Boehm GC uses
+ * on Linux); the handler acknowledges and waits on a futex until the
+ * collector restarts the world.  The collector's reading is the only work
+ * done while the world is stopped: it allocates nothing and takes no lock
+ * a paused thread may hold, so a thread paused inside the allocator, or
+ * holding the program's own locks, costs nothing but the pause.
+ *
+ *   collector                         registered thread T
+ *   ---------                         -------------------
+ *   epoch++ (odd: stopping)
+ *   tgkill(T, sig) ------------------> handler: crit?  yes: pending = 1,
+ *                                               return (T parks when it
+ *                                               leaves the critical region)
+ *                                      no: acked = epoch; futex_wait(epoch)
+ *   wait for every acked == epoch
+ *   ... read the heap ...
+ *   epoch++ (even), futex_wake ------> returns from the handler
+ *
+ * Which threads: every thread that has taken, dropped or created an rc
+ * reference (rc_incref, rc_decref, rc_new, rc_weakref_get, rc_intern) is
+ * registered on its first such call (_rc_stw_enter: one thread-local test)
+ * and unregistered when it exits.  A thread that never used rc objects
+ * cannot hold a reference it may store, so it need not stop.  Under the
+ * user's contract (a thread stores into a field only a reference it owns)
+ * a registered thread can be paused at any instruction.
+ *
+ * Critical regions: a thread linking or unlinking a container in the
+ * collector's lists is inside _rc_stw_crit_enter/leave; a stop request
+ * that arrives there is deferred to the region's end, so the collector
+ * never sees a half-linked list.
+ *
+ * Threads that block the signal or sit in an uninterruptible sleep: the
+ * collector waits RCMALLOC_GC_STOP_MS (default 1000) for them, then
+ * restarts the others and skips the collection (_rc_stw_stop returns -1;
+ * counted in the statistics).  A system call interrupted by the signal is
+ * restarted (SA_RESTART) where the kernel allows; the ones that never are
+ * (sleeps, waits with a timeout: see signal(7)) return EINTR, as under
+ * the Boehm GC.
+ *
+ * fork: the registry lock is a fork lock (init.c); the child keeps only
+ * the forking thread.
+ */
+#define _GNU_SOURCE 1
+#include "internal.h"
+#include "stw.h"
+#include <errno.h>
+#include <string.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+__thread rc_stw_thread_t _rc_stw_self;
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static rc_stw_thread_t reg_head = { .next = &reg_head, .prev = &reg_head };
+static size_t reg_count;
+static pthread_key_t reg_key;
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+static int reg_key_ok;
+
+static _Atomic unsigned epoch;          /* odd while the world is stopped */
+static int installed;                   /* the handler (under reg_lock) */
+static struct sigaction prev_action;    /* the program's, chained to */
+static size_t skipped;                  /* stops given up (statistics) */
+
+static long futex(_Atomic unsigned *addr, int op, unsigned val)
+{
+    return syscall(SYS_futex, (unsigned *)addr, op, val, NULL, NULL, 0);
+}
+
+/* ---- registry ------------------------------------------------------------ */
+
+static void unregister(void *arg)
+{
+    rc_stw_thread_t *t = arg;
+    pthread_mutex_lock(&reg_lock);
+    if (t->registered) {
+        t->prev->next = t->next;
+        t->next->prev = t->prev;
+        t->registered = 0;
+        reg_count--;
+    }
+    pthread_mutex_unlock(&reg_lock);
+}
+
+static void make_key(void)
+{
+    reg_key_ok = pthread_key_create(&reg_key, unregister) == 0;
+}
+
+void _rc_stw_register(void)
+{
+    rc_stw_thread_t *t = &_rc_stw_self;
+    pthread_once(&reg_once, make_key);
+    if (!reg_key_ok)
+        return;     /* no key: never registered, so never stopped; the
+                       collector then cannot be safe -- see _rc_stw_stop */
+    pthread_mutex_lock(&reg_lock);
+    if (!t->registered) {
+        t->tid = (pid_t)syscall(SYS_gettid);
+        t->next = reg_head.next;
+        t->prev = &reg_head;
+        reg_head.next->prev = t;
+        reg_head.next = t;
+        t->registered = 1;
+        reg_count++;
+    }
+    pthread_mutex_unlock(&reg_lock);
+    /* the destructor unregisters at exit (and runs again if a later
+       destructor calls back into the object layer) */
+    pthread_setspecific(reg_key, t);
+}
+
+/* ---- the handler ----------------------------------------------------------- */
+
+static void park(rc_stw_thread_t *t, unsigned e)
+{
+    atomic_store_explicit(&t->acked, e, memory_order_release);
+    while (atomic_load_explicit(&epoch, memory_order_acquire) == e)
+        futex(&epoch, FUTEX_WAIT_PRIVATE, e);
+}
+
+static void on_signal(int sig, siginfo_t *si, void *uc)
+{
+    int saved = errno;
+    rc_stw_thread_t *t = &_rc_stw_self;
+    unsigned e = atomic_load_explicit(&epoch, memory_order_acquire);
+    if (t->registered && (e & 1)) {
+        /* ours (a repeated signal of the same stop finds acked == e) */
+        if (atomic_load_explicit(&t->acked, memory_order_relaxed) == e)
+            ;
+        else if (atomic_load_explicit(&t->crit, memory_order_relaxed))
+            atomic_store_explicit(&t->pending, 1, memory_order_relaxed);
+        else
+            park(t, e);
+    } else if (prev_action.sa_flags & SA_SIGINFO) {
+        if (prev_action.sa_sigaction != NULL)
+            prev_action.sa_sigaction(sig, si, uc);
+    } else if (prev_action.sa_handler != SIG_DFL &&
+               prev_action.sa_handler != SIG_IGN) {
+        prev_action.sa_handler(sig);
+    }
+    errno = saved;
+}
+
+/* A stop request arrived in a critical region: honour it now. */
+void _rc_stw_pending(void)
+{
+    rc_stw_thread_t *t = &_rc_stw_self;
+    atomic_store_explicit(&t->pending, 0, memory_order_relaxed);
+    unsigned e = atomic_load_explicit(&epoch, memory_order_acquire);
+    if ((e & 1) && atomic_load_explicit(&t->acked, memory_order_relaxed) != e)
+        park(t, e);
+}
+
+static int install(void)
+{
+    if (installed)
+        return installed > 0 ? 0 : -1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    installed = sigaction((int)_rc_opt.gc_signal, &sa, &prev_action) == 0 ? 1 : -1;
+    return installed > 0 ? 0 : -1;
+}
+
+/* ---- stop and start ---------------------------------------------------------- */
+
+int _rc_stw_stop(void)
+{
+    pthread_mutex_lock(&reg_lock);
+    rc_stw_thread_t *me = &_rc_stw_self;
+    size_t others = reg_count - (me->registered ? 1 : 0);
+    if (others == 0) {
+        /* alone: nothing to stop (the lock stays held: nobody registers
+           and starts mutating until _rc_stw_start) */
+        return 0;
+    }
+    if (install() != 0) {
+        skipped++;
+        pthread_mutex_unlock(&reg_lock);
+        return -1;
+    }
+    unsigned e = atomic_load_explicit(&epoch, memory_order_relaxed) + 1;
+    atomic_store_explicit(&epoch, e, memory_order_seq_cst);
+    pid_t pid = getpid();
+    for (rc_stw_thread_t *t = reg_head.next; t != &reg_head; t = t->next)
+        if (t != me)
+            syscall(SYS_tgkill, pid, t->tid, (int)_rc_opt.gc_signal);
+
+    uint64_t start = _rc_now_ms();
+    unsigned spins = 0;
+    for (rc_stw_thread_t *t = reg_head.next; t != &reg_head; t = t->next) {
+        if (t == me)
+            continue;
+        while (atomic_load_explicit(&t->acked, memory_order_acquire) != e) {
+            if (++spins < 64) {
+                sched_yield();
+                continue;
+            }
+            if (_rc_now_ms() - start > (uint64_t)_rc_opt.gc_stop_ms) {
+                /* a thread that blocks the signal, or cannot run: give up */
+                skipped++;
+                atomic_store_explicit(&epoch, e + 1, memory_order_release);
+                futex(&epoch, FUTEX_WAKE_PRIVATE, INT32_MAX);
+                pthread_mutex_unlock(&reg_lock);
+                return -1;
+            }
+            struct timespec ts = { 0, 50000 };
+            nanosleep(&ts, NULL);
+        }
+    }
+    return 0;
+}
+
+void _rc_stw_start(void)
+{
+    unsigned e = atomic_load_explicit(&epoch, memory_order_relaxed);
+    if (e & 1) {
+        atomic_store_explicit(&epoch, e + 1, memory_order_release);
+        futex(&epoch, FUTEX_WAKE_PRIVATE, INT32_MAX);
+    }
+    pthread_mutex_unlock(&reg_lock);
+}
+
+size_t _rc_stw_skipped(void)
+{
+    return skipped;
+}
+
+/* ---- fork (init.c) ----------------------------------------------------------- */
+
+void _rc_stw_fork_prepare(void) { pthread_mutex_lock(&reg_lock); }
+void _rc_stw_fork_parent(void)  { pthread_mutex_unlock(&reg_lock); }
+
+void _rc_stw_fork_child(void)
+{
+    pthread_mutex_init(&reg_lock, NULL);
+    rc_stw_thread_t *me = &_rc_stw_self;
+    reg_head.next = reg_head.prev = &reg_head;
+    reg_count = 0;
+    if (me->registered) {
+        me->tid = (pid_t)syscall(SYS_gettid);
+        me->next = me->prev = &reg_head;
+        reg_head.next = reg_head.prev = me;
+        reg_count = 1;
+    }
+    atomic_store(&epoch, 0);
+}
