@@ -309,4 +309,5 @@ void _rc_census_print(void (*emit)(void *, const char *), void *ctx)
         _rc_format(line, sizeof line, "  ... %zu more types\n", n - STATS_TOP);
         emit(ctx, line);
     }
+    _rc_gc_print(emit, ctx);
 }

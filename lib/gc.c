@@ -42,15 +42,16 @@
  *   time, also while a collection runs in another thread.  Reference counts
  *   are atomic.  An object dies on the thread that drops its last
  *   reference, before that rc_decref returns.
- * - One process-wide (recursive) collector lock guards the generation
- *   lists, the counters and collections.  rc_new of a container, the death
- *   of a container and every rc_gc_* call take it, so they wait while a
- *   collection runs.  A collection runs entirely in the thread that asked
- *   for it (rc_gc_collect) or whose rc_new crossed a threshold, and calls
- *   finalizers, clear functions and weakref callbacks there, with the lock
- *   held: they may call any rc_ function (an rc_gc_collect from inside
- *   returns 0), but must not wait for another thread that may itself be
- *   waiting for the lock (allocating or freeing a container).
+ * - A container is born into its thread's nursery and dies out of it
+ *   without a lock (see "nurseries" below); one that survived a
+ *   collection dies under old_lock, a spin lock held for a list unlink.
+ *   One process-wide (recursive) collector lock serializes collections and
+ *   the rc_gc_* controls.  A collection runs entirely in the thread that
+ *   asked for it (rc_gc_collect) or whose rc_new crossed a threshold, and
+ *   calls finalizers, clear functions and weakref callbacks there, with
+ *   the lock held: they may call any rc_ function (an rc_gc_collect from
+ *   inside returns 0).  A container that dies in another thread while a
+ *   collection has it in its lists waits for that collection to end.
  * - A collection never frees an object some thread holds a reference to,
  *   even while other threads take and drop references (rc_incref,
  *   rc_decref) during it: a container whose count changes during a
@@ -75,6 +76,8 @@
 #include "lifetime.h"
 #include "stw.h"
 #include <errno.h>
+#include <limits.h>
+#include <sched.h>
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
@@ -87,6 +90,7 @@
 #define GC_COLLECTING  1u   /* in the young list of the running collection */
 #define GC_UNREACHABLE 2u   /* in its unreachable set */
 #define GC_WAS_TRACKED 4u   /* set when a dying object is untracked */
+#define GC_NURSERY     8u   /* in a nursery slot; gc_refs = the slot's address */
 #define GC_GEN_SHIFT   4    /* bits 4-5: the generation list it is on, */
 #define GC_GEN_MASK    (3u << GC_GEN_SHIFT)  /* PERMANENT for the frozen one */
 #define PERMANENT      NGEN
@@ -114,6 +118,95 @@ static rc_gc_stats stats[NGEN];
 
 _Atomic int _rc_gc_active;             /* read by every incref/decref */
 static __thread int tls_collector;     /* this thread runs the collection */
+
+/* ==== nurseries: births and deaths without a lock ===========================
+ *
+ * A new container is not linked into a list: its address goes into the
+ * next slot of its thread's nursery, and its gc_refs word holds the slot's
+ * address (GC_NURSERY in flags).  Its death empties the slot: a plain
+ * store from the owning thread, an exchange from any other (so that it
+ * and the owner's drain below agree on who took it).  Neither takes a
+ * lock, and a thread's births and deaths touch no shared line.
+ *
+ *   nursery (one per thread; never freed: reused after the thread exits)
+ *   +------+------+------+------+-- ... --+
+ *   | obj  | NULL | obj  | obj  |         |   NULL: died in the nursery
+ *   +------+------+------+------+-- ... --+
+ *      ^                         ^ n: next slot
+ *      gc_refs of obj
+ *
+ * A collection (the world stopped) first drains every nursery: each live
+ * object is linked into generation 0's list, and the nursery starts over.
+ * A nursery that fills between collections is drained by its owner under
+ * old_lock, the spin lock of the generation lists, taking each slot by
+ * exchange: a death racing with it either took the slot first (and the
+ * drain skips it) or, under old_lock, finds the object linked.  Objects
+ * on the lists (drained ones, survivors) die under old_lock, held for a
+ * few instructions and never across a call out.  All of it runs inside
+ * the thread's critical region (stw.h), so a stop of the world never
+ * finds a half-done link or a slot being emptied.
+ *
+ * count[0] (tracked births minus deaths since the last collection) is
+ * young_count plus each nursery's delta, which its owner adds in batches
+ * of COUNT_BATCH, and at once when the sum would pass the threshold: the
+ * trigger stays exact for one thread, and within a batch per thread for
+ * many.  trigger0 mirrors threshold[0] (LONG_MAX when disabled). */
+#define NURSERY_SLOTS 1024
+#define COUNT_BATCH   64
+
+typedef struct nursery {
+    rc_gc_head *_Atomic slot[NURSERY_SLOTS];
+    _Atomic size_t n;           /* slots handed out: owner, or the collector */
+    _Atomic long delta;         /* births - deaths not yet in young_count */
+    int in_use;                 /* owned by a live thread (nursery_lock) */
+    struct nursery *_Atomic next_all;   /* every nursery, never freed */
+} nursery;
+
+static __thread nursery *tls_nursery;
+static nursery *_Atomic all_nurseries;
+static pthread_mutex_t nursery_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_key_t nursery_key;
+static pthread_once_t nursery_once = PTHREAD_ONCE_INIT;
+static _Atomic long young_count;
+static _Atomic long trigger0 = 700;
+static _Atomic int old_lock_word;
+
+static inline void cpu_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+static void old_lock(void)
+{
+    while (atomic_exchange_explicit(&old_lock_word, 1, memory_order_acquire)) {
+        unsigned spins = 0;
+        while (atomic_load_explicit(&old_lock_word, memory_order_relaxed))
+            if (++spins > 64)
+                sched_yield();
+            else
+                cpu_pause();
+    }
+}
+
+static void old_unlock(void)
+{
+    atomic_store_explicit(&old_lock_word, 0, memory_order_release);
+}
+
+/* flags words read outside the lists' lock (a death deciding where its
+   object is) are accessed with these */
+static inline uint32_t flags_load(const rc_gc_head *g)
+{
+    return __atomic_load_n(&g->flags, __ATOMIC_ACQUIRE);
+}
+static inline void flags_store(rc_gc_head *g, uint32_t f)
+{
+    __atomic_store_n(&g->flags, f, __ATOMIC_RELEASE);
+}
 
 /* Leak finding (rc_gc_get_objects(3)): debug flags, the garbage kept under
    RC_GC_DEBUG_SAVEALL (an array of strong references, like CPython's
@@ -201,6 +294,131 @@ static void list_merge(rc_gc_head *from, rc_gc_head *to)
     to->prev = from->prev;
     from->prev->next = to;
     list_init(from);
+}
+
+/* ---- nurseries (see the picture above) ---- */
+
+static void nursery_release(void *arg)
+{
+    nursery *nu = arg;
+    pthread_mutex_lock(&nursery_lock);
+    nu->in_use = 0;
+    pthread_mutex_unlock(&nursery_lock);
+    tls_nursery = NULL;
+}
+
+static void nursery_make_key(void)
+{
+    if (pthread_key_create(&nursery_key, nursery_release) != 0)
+        _rc_fatal("rcmalloc: pthread_key_create failed\n");
+}
+
+/* This thread's nursery: an exited thread's, or a new one. */
+static __attribute__((noinline)) nursery *nursery_take(void)
+{
+    pthread_once(&nursery_once, nursery_make_key);
+    pthread_mutex_lock(&nursery_lock);
+    nursery *nu;
+    for (nu = atomic_load(&all_nurseries); nu != NULL; nu = nu->next_all)
+        if (!nu->in_use)
+            break;
+    if (nu == NULL) {
+        nu = _rc_os_map(sizeof *nu);    /* zeroed; never freed */
+        if (nu == NULL)
+            _rc_fatal("rcmalloc: out of memory for a collector nursery\n");
+        nu->next_all = atomic_load(&all_nurseries);
+        atomic_store_explicit(&all_nurseries, nu, memory_order_release);
+    }
+    nu->in_use = 1;
+    pthread_mutex_unlock(&nursery_lock);
+    pthread_setspecific(nursery_key, nu);
+    tls_nursery = nu;
+    return nu;
+}
+
+static inline nursery *my_nursery(void)
+{
+    nursery *nu = tls_nursery;
+    return __builtin_expect(nu != NULL, 1) ? nu : nursery_take();
+}
+
+/* Link every live object of nu into generation 0.  Its owner, when it is
+   full (in its critical region), or the collector with the world stopped. */
+static void nursery_drain(nursery *nu)
+{
+    size_t n = atomic_load_explicit(&nu->n, memory_order_relaxed);
+    old_lock();
+    for (size_t i = 0; i < n; i++) {
+        /* an empty slot stays empty: only the owner fills slots */
+        if (atomic_load_explicit(&nu->slot[i], memory_order_relaxed) == NULL)
+            continue;
+        rc_gc_head *g = atomic_exchange_explicit(&nu->slot[i], NULL,
+                                                 memory_order_acq_rel);
+        if (g == NULL)
+            continue;
+        g->gc_refs = 0;
+        flags_store(g, 0);              /* generation 0, linked */
+        gen_size[0]++;
+        list_append(g, &gens[0]);
+    }
+    atomic_store_explicit(&nu->n, 0, memory_order_relaxed);
+    old_unlock();
+}
+
+/* With the world stopped: every nursery into generation 0. */
+static void drain_all(void)
+{
+    for (nursery *nu = atomic_load(&all_nurseries); nu != NULL; nu = nu->next_all)
+        nursery_drain(nu);
+}
+
+/* count[0] (young_count and the deltas) back to 0: world stopped. */
+static void count0_reset(void)
+{
+    for (nursery *nu = atomic_load(&all_nurseries); nu != NULL; nu = nu->next_all)
+        atomic_store_explicit(&nu->delta, 0, memory_order_relaxed);
+    atomic_store_explicit(&young_count, 0, memory_order_relaxed);
+}
+
+/* Every tracked object onto the lists, for a walk or a freeze (collector
+   lock held).  Only a stopped world lets us empty other threads' nurseries;
+   if it cannot be stopped, our own is drained and the others' objects are
+   missed this time. */
+static void gather_nurseries(void)
+{
+    _rc_stw_enter();
+    if (_rc_stw_stop() == 0) {
+        drain_all();
+        _rc_stw_start();
+    } else {
+        _rc_stw_crit_enter();
+        nursery_drain(my_nursery());
+        _rc_stw_crit_leave();
+    }
+}
+
+/* Put g (untracked) into this thread's nursery.  In a critical region. */
+static inline void nursery_add(nursery *nu, rc_gc_head *g)
+{
+    size_t n = atomic_load_explicit(&nu->n, memory_order_relaxed);
+    if (__builtin_expect(n == NURSERY_SLOTS, 0)) {
+        nursery_drain(nu);
+        n = 0;
+    }
+    rc_gc_head *_Atomic *s = &nu->slot[n];
+    g->next = g->prev = NULL;
+    g->gc_refs = (int64_t)(intptr_t)s;
+    flags_store(g, GC_NURSERY);
+    atomic_store_explicit(s, g, memory_order_relaxed);
+    atomic_store_explicit(&nu->n, n + 1, memory_order_relaxed);
+}
+
+static inline size_t nursery_estimate(void)
+{
+    size_t n = 0;
+    for (nursery *nu = atomic_load(&all_nurseries); nu != NULL; nu = nu->next_all)
+        n += atomic_load_explicit(&nu->n, memory_order_relaxed);
+    return n;
 }
 
 static size_t list_len(const rc_gc_head *l)
@@ -460,10 +678,12 @@ static void delete_garbage(rc_gc_head *unreachable, rc_gc_head *old, int target)
         rc_gc_head *g = unreachable->next;
         void *obj = rc_obj_of_gc(g);
         /* pinned: clear cannot kill obj itself; it dies when unpinned */
+        old_lock();
         g->flags &= ~(GC_COLLECTING | GC_UNREACHABLE);
         set_gen(g, (unsigned)target);
         gen_size[target]++;
         list_move(g, old);
+        old_unlock();
         const rc_type *t = rc_type_fast(obj);
         if (t->clear != NULL)
             t->clear(obj);
@@ -483,14 +703,18 @@ static int save_garbage(rc_gc_head *unreachable, rc_gc_head *old, int target,
             return -1;
         garbage = v;
     }
+    old_lock();
     while (!list_empty(unreachable)) {
         rc_gc_head *g = unreachable->next;
         g->flags &= ~(GC_COLLECTING | GC_UNREACHABLE);
         set_gen(g, (unsigned)target);
         gen_size[target]++;
         list_move(g, old);
-        garbage[garbage_n++] = rc_incref(rc_obj_of_gc(g));
+        void *obj = rc_obj_of_gc(g);
+        atomic_fetch_add(&rc_head_of(obj)->refcnt, 1);  /* pinned: alive */
+        garbage[garbage_n++] = obj;
     }
+    old_unlock();
     return 0;
 }
 
@@ -530,21 +754,31 @@ static size_t collect(int gen)
     struct timespec t0;
     if (debug_flags & RC_GC_DEBUG_STATS)
         clock_gettime(CLOCK_MONOTONIC, &t0);
-    size_t examined = 0;
-    for (int i = 0; i <= gen; i++) {
-        examined += gen_size[i];
+    for (int i = 0; i <= gen; i++)
         count[i] = 0;       /* also when skipped: retried a threshold later */
-    }
     if (gen < NGEN - 1)
         count[gen + 1]++;
     _rc_stw_enter();        /* the pins below must not register */
-    if (pins_reserve(examined) != 0 || _rc_stw_stop() != 0)
+    /* room to pin all of it: what may be examined, plus births until the
+       world stops (if more turn out unreachable, they wait a collection) */
+    size_t estimate = nursery_estimate();
+    old_lock();
+    for (int i = 0; i <= gen; i++)
+        estimate += gen_size[i];
+    old_unlock();
+    if (pins_reserve(estimate + estimate / 8 + 256) != 0 || _rc_stw_stop() != 0) {
+        atomic_store(&young_count, 0);
         return 0;
+    }
 
     /* ---- the world is stopped: no allocation, no lock ---- */
+    drain_all();
+    count0_reset();
+    size_t examined = 0;
     list_init(&young);
     list_init(&unreachable);
     for (int i = 0; i <= gen; i++) {
+        examined += gen_size[i];
         list_merge(&gens[i], &young);
         gen_size[i] = 0;
     }
@@ -558,8 +792,14 @@ static size_t collect(int gen)
     subtract_refs(&young);
     move_unreachable(&young, &unreachable);
     pins p = { pinned.v, 0, pinned.cap };
-    if (pin_all(&unreachable, &young, &p) != 0)
+    if (list_len(&unreachable) > p.cap) {
+        /* no room for the pins: all of it waits for the next collection */
+        for (rc_gc_head *g = unreachable.next; g != &unreachable; g = g->next)
+            g->flags &= ~GC_UNREACHABLE;
+        list_merge(&unreachable, &young);
+    } else if (pin_all(&unreachable, &young, &p) != 0) {
         rescue(&unreachable, &young);   /* what a dying object still holds */
+    }
     _rc_stw_start();
     /* ---- the world runs: only weak references (until cleared below) and
        our own finalizers can reach the unreachable set ---- */
@@ -594,8 +834,10 @@ static size_t collect(int gen)
         }
     }
 
-    /* survivors: flags off, into the next generation */
+    /* survivors: flags off, into the next generation (under old_lock:
+       a thread killing one of them reads its flags under it) */
     size_t survivors = 0;
+    old_lock();
     for (rc_gc_head *g = young.next; g != &young; g = g->next) {
         g->flags &= ~(GC_COLLECTING | GC_UNREACHABLE);
         set_gen(g, (unsigned)target);
@@ -606,6 +848,7 @@ static size_t collect(int gen)
     gen_size[target] += survivors;
     if (gen == NGEN - 1)
         long_lived_total = gen_size[NGEN - 1];
+    old_unlock();
     stats[gen].collections++;
     stats[gen].collected += found;
     atomic_store(&_rc_gc_active, 0);
@@ -687,46 +930,147 @@ void _rc_gc_touch(void *obj)
         atomic_store(&rc_gc_of(obj)->touched, 1);
 }
 
+/* count[0] passed the threshold: collect, unless a collection runs or
+   the collector is busy (then the next birth tries again). */
+static __attribute__((noinline)) void maybe_collect(void)
+{
+    if (atomic_load_explicit(&_rc_gc_active, memory_order_relaxed) ||
+        pthread_mutex_trylock(&gc_lock) != 0)
+        return;
+    if (enabled && !collecting && threshold[0] != 0) {
+        count[0] = (size_t)atomic_load(&young_count);
+        collect_generations();
+    }
+    unlock();
+}
+
+/* Add this thread's delta to young_count; collect if that passes the
+   threshold. */
+static __attribute__((noinline)) void count_flush(nursery *nu)
+{
+    _rc_stw_crit_enter();
+    long d = atomic_exchange_explicit(&nu->delta, 0, memory_order_relaxed);
+    long c = atomic_fetch_add(&young_count, d) + d;
+    _rc_stw_crit_leave();
+    if (c > atomic_load_explicit(&trigger0, memory_order_relaxed) && !tls_collector)
+        maybe_collect();
+}
+
+static inline void count_birth(nursery *nu)
+{
+    long d = atomic_load_explicit(&nu->delta, memory_order_relaxed) + 1;
+    atomic_store_explicit(&nu->delta, d, memory_order_relaxed);
+    if (__builtin_expect(d >= COUNT_BATCH ||
+                         atomic_load_explicit(&young_count, memory_order_relaxed) + d >
+                         atomic_load_explicit(&trigger0, memory_order_relaxed), 0))
+        count_flush(nu);
+}
+
 void _rc_gc_link_new(void *obj)
 {
     rc_gc_head *g = rc_gc_of(obj);
-    lock();
-    count[0]++;
-    if (enabled && threshold[0] != 0 && count[0] > threshold[0] && !collecting)
-        collect_generations();
-    set_gen(g, 0);
-    gen_size[0]++;
-    list_append(g, &gens[0]);
-    unlock();
+    nursery *nu = my_nursery();
+    _rc_stw_crit_enter();
+    nursery_add(nu, g);
+    _rc_stw_crit_leave();
+    count_birth(nu);
+}
+
+/* Take g off whatever tracks it (a nursery slot or a list) and give its
+   flags `mark` if it was tracked (else 0).  Returns whether it was. */
+static int untrack(rc_gc_head *g, uint32_t mark)
+{
+    nursery *nu = my_nursery();
+    for (;;) {
+        _rc_stw_crit_enter();
+        uint32_t f = flags_load(g);
+        if (f & GC_NURSERY) {
+            rc_gc_head *_Atomic *s = (rc_gc_head *_Atomic *)(intptr_t)g->gc_refs;
+            int took;
+            if (s >= &nu->slot[0] && s < &nu->slot[NURSERY_SLOTS]) {
+                atomic_store_explicit(s, NULL, memory_order_relaxed);
+                took = 1;           /* only we drain our own nursery */
+            } else {
+                took = atomic_exchange_explicit(s, NULL, memory_order_acq_rel) == g;
+            }
+            if (took) {
+                g->gc_refs = 0;
+                flags_store(g, mark);
+                _rc_stw_crit_leave();
+                return 1;
+            }
+            /* its owner's drain took it: it is linked, under old_lock */
+        }
+        old_lock();
+        f = flags_load(g);
+        if ((f & GC_COLLECTING) && !tls_collector) {
+            /* in the lists of a collection running in another thread:
+               wait for it to file the object */
+            old_unlock();
+            _rc_stw_crit_leave();
+            lock();
+            unlock();
+            continue;
+        }
+        int was = g->next != NULL;
+        if (was) {
+            gen_leave(g);
+            list_unlink(g);
+            g->next = g->prev = NULL;
+        }
+        flags_store(g, was ? mark : 0);
+        old_unlock();
+        _rc_stw_crit_leave();
+        return was;
+    }
 }
 
 void _rc_gc_untrack_dying(void *obj)
 {
-    rc_gc_head *g = rc_gc_of(obj);
-    lock();
-    if (g->next != NULL) {
-        gen_leave(g);
-        list_unlink(g);
-        g->next = g->prev = NULL;
-        g->flags = GC_WAS_TRACKED;
-        if (count[0] > 0)
-            count[0]--;
-    } else {
-        g->flags = 0;
+    nursery *nu = my_nursery();
+    if (untrack(rc_gc_of(obj), GC_WAS_TRACKED)) {
+        /* count[0]--, never below 0 (as CPython's): exact in one thread */
+        long d = atomic_load_explicit(&nu->delta, memory_order_relaxed) - 1;
+        if (atomic_load_explicit(&young_count, memory_order_relaxed) + d >= 0)
+            atomic_store_explicit(&nu->delta, d, memory_order_relaxed);
     }
-    unlock();
+}
+
+/* g is untracked: track it in this thread's nursery. */
+static void track(rc_gc_head *g)
+{
+    nursery *nu = my_nursery();
+    _rc_stw_crit_enter();
+    nursery_add(nu, g);
+    _rc_stw_crit_leave();
 }
 
 void _rc_gc_retrack(void *obj)
 {
     rc_gc_head *g = rc_gc_of(obj);
+    /* the dying thread alone holds it: nobody else changes its flags */
+    if (flags_load(g) & GC_WAS_TRACKED)
+        track(g);
+}
+
+void _rc_gc_print(void (*emit)(void *, const char *), void *ctx)
+{
+    rc_stw_stats_t w;
+    _rc_stw_stats(&w);
     lock();
-    if (g->next == NULL && (g->flags & GC_WAS_TRACKED)) {
-        g->flags = 0;
-        gen_size[0]++;
-        list_append(g, &gens[0]);
-    }
+    size_t c0 = stats[0].collections, c1 = stats[1].collections,
+           c2 = stats[2].collections;
+    size_t found = stats[0].collected + stats[1].collected + stats[2].collected;
     unlock();
+    char line[256];
+    _rc_format(line, sizeof line,
+               "rc collector: %zu/%zu/%zu collections of generations 0/1/2, "
+               "%zu unreachable found; %zu world stops (%zu threads now), "
+               "%zu skipped, wait to stop %zu us mean, %zu us max\n",
+               c0, c1, c2, found, w.stops, w.threads, w.skipped,
+               (size_t)(w.stops ? w.wait_ns / w.stops / 1000 : 0),
+               (size_t)(w.wait_max_ns / 1000));
+    emit(ctx, line);
 }
 
 /* ==== public controls ===================================================== */
@@ -745,8 +1089,15 @@ RC_API size_t rc_gc_collect(int generation)
     return n;
 }
 
-RC_API void rc_gc_enable(void) { lock(); enabled = 1; unlock(); }
-RC_API void rc_gc_disable(void) { lock(); enabled = 0; unlock(); }
+/* trigger0: what count[0] must pass for a birth to try a collection */
+static void set_trigger(void)
+{
+    atomic_store(&trigger0, enabled && threshold[0] != 0
+                 ? (long)(threshold[0] > LONG_MAX ? LONG_MAX : threshold[0]) : LONG_MAX);
+}
+
+RC_API void rc_gc_enable(void) { lock(); enabled = 1; set_trigger(); unlock(); }
+RC_API void rc_gc_disable(void) { lock(); enabled = 0; set_trigger(); unlock(); }
 
 RC_API int rc_gc_is_enabled(void)
 {
@@ -762,6 +1113,7 @@ RC_API void rc_gc_set_threshold(size_t t0, size_t t1, size_t t2)
     threshold[0] = t0;
     threshold[1] = t1;
     threshold[2] = t2;
+    set_trigger();
     unlock();
 }
 
@@ -777,55 +1129,59 @@ RC_API void rc_gc_get_threshold(size_t *t0, size_t *t1, size_t *t2)
 RC_API void rc_gc_get_count(size_t *c0, size_t *c1, size_t *c2)
 {
     lock();
-    if (c0) *c0 = count[0];
+    if (c0) {
+        long c = atomic_load(&young_count);
+        for (nursery *nu = atomic_load(&all_nurseries); nu != NULL; nu = nu->next_all)
+            c += atomic_load_explicit(&nu->delta, memory_order_relaxed);
+        *c0 = c > 0 ? (size_t)c : 0;
+    }
     if (c1) *c1 = count[1];
     if (c2) *c2 = count[2];
     unlock();
+}
+
+/* Tracked: in a nursery, or linked (a list or a running collection's). */
+static int is_tracked(const rc_gc_head *g)
+{
+    old_lock();
+    int t = (flags_load(g) & GC_NURSERY) || g->next != NULL;
+    old_unlock();
+    return t;
 }
 
 RC_API void rc_gc_track(void *obj)
 {
     if (obj == NULL || !(atomic_load(&rc_head_of(obj)->type) & RC_F_GC))
         return;
+    _rc_stw_enter();
     rc_gc_head *g = rc_gc_of(obj);
-    lock();
-    if (g->next == NULL) {
-        g->flags = 0;
+    /* like rc_gc_untrack, meant for the thread that owns obj */
+    if (!is_tracked(g)) {
         atomic_store_explicit(&g->touched, 0, memory_order_relaxed);
-        gen_size[0]++;
-        list_append(g, &gens[0]);
+        track(g);
     }
-    unlock();
 }
 
 RC_API void rc_gc_untrack(void *obj)
 {
     if (obj == NULL || !(atomic_load(&rc_head_of(obj)->type) & RC_F_GC))
         return;
-    rc_gc_head *g = rc_gc_of(obj);
-    lock();
-    if (g->next != NULL) {
-        gen_leave(g);
-        list_unlink(g);
-        g->next = g->prev = NULL;
-        g->flags = 0;
-    }
-    unlock();
+    _rc_stw_enter();
+    untrack(rc_gc_of(obj), 0);
 }
 
 RC_API int rc_gc_is_tracked(const void *obj)
 {
     if (obj == NULL || !(atomic_load(&rc_head_of(obj)->type) & RC_F_GC))
         return 0;
-    lock();
-    int t = rc_gc_of(obj)->next != NULL;
-    unlock();
-    return t;
+    return is_tracked(rc_gc_of(obj));
 }
 
 RC_API void rc_gc_freeze(void)
 {
     lock();
+    gather_nurseries();
+    old_lock();
     for (int i = 0; i < NGEN; i++) {
         for (rc_gc_head *g = gens[i].next; g != &gens[i]; g = g->next)
             set_gen(g, PERMANENT);
@@ -833,25 +1189,33 @@ RC_API void rc_gc_freeze(void)
         gen_size[PERMANENT] += gen_size[i];
         gen_size[i] = 0;
     }
+    old_unlock();
     count[0] = 0;
+    atomic_store(&young_count, 0);
+    for (nursery *nu = atomic_load(&all_nurseries); nu != NULL; nu = nu->next_all)
+        atomic_store_explicit(&nu->delta, 0, memory_order_relaxed);
     unlock();
 }
 
 RC_API void rc_gc_unfreeze(void)
 {
     lock();
+    old_lock();
     for (rc_gc_head *g = permanent.next; g != &permanent; g = g->next)
         set_gen(g, NGEN - 1);
     list_merge(&permanent, &gens[NGEN - 1]);
     gen_size[NGEN - 1] += gen_size[PERMANENT];
     gen_size[PERMANENT] = 0;
+    old_unlock();
     unlock();
 }
 
 RC_API size_t rc_gc_freeze_count(void)
 {
     lock();
+    old_lock();
     size_t n = gen_size[PERMANENT];
+    old_unlock();
     unlock();
     return n;
 }
@@ -947,6 +1311,9 @@ RC_API size_t rc_gc_get_objects(int generation, rc_object_fn fn, void *arg)
     }
     snap s = { NULL, 0, 0, 0, fn == NULL };
     lock();
+    if (generation <= 0)
+        gather_nurseries();
+    old_lock();
     for (int i = 0; i <= NGEN && !s.failed; i++) {
         rc_gc_head *l = i < NGEN ? &gens[i] : &permanent;
         if (generation != -1 && generation != i)
@@ -962,6 +1329,7 @@ RC_API size_t rc_gc_get_objects(int generation, rc_object_fn fn, void *arg)
                 snap_push(&s, rc_obj_of_gc(g)) != 0)
                 break;
     }
+    old_unlock();
     unlock();
     return snap_visit(&s, fn, arg);
 }
@@ -984,11 +1352,14 @@ RC_API size_t rc_gc_get_referrers(const void *obj, rc_object_fn fn, void *arg)
         return 0;
     snap s = { NULL, 0, 0, 0, fn == NULL };
     lock();
+    gather_nurseries();
+    old_lock();
     for (int i = 0; i < NGEN; i++)
         referrers_in(&gens[i], obj, &s);
     referrers_in(&permanent, obj, &s);
     for (int k = 0; k < n_coll_lists; k++)
         referrers_in(coll_lists[k], obj, &s);
+    old_unlock();
     unlock();
     return snap_visit(&s, fn, arg);
 }
@@ -1097,10 +1468,31 @@ RC_API int rc_gc_callback_remove(rc_gc_callback cb, void *arg)
 
 /* ---- fork (init.c): the collector lock is taken first, before the
    weakref and intern locks and the allocator's own. ---- */
-void _rc_gc_fork_prepare(void) { lock(); }
-void _rc_gc_fork_parent(void)  { unlock(); }
+/* The collector lock first (no collection can then be stopping the world:
+   see init.c for stw's lock, taken next), then the nursery list and the
+   lists' spin lock, so that the child finds them consistent. */
+void _rc_gc_fork_prepare(void)
+{
+    lock();
+    pthread_mutex_lock(&nursery_lock);
+    old_lock();
+}
+
+void _rc_gc_fork_parent(void)
+{
+    old_unlock();
+    pthread_mutex_unlock(&nursery_lock);
+    unlock();
+}
+
 void _rc_gc_fork_child(void)
 {
+    old_unlock();
+    /* the other threads are gone: their nurseries wait for new owners
+       (their objects stay tracked, and die from any thread as before) */
+    for (nursery *nu = atomic_load(&all_nurseries); nu != NULL; nu = nu->next_all)
+        nu->in_use = nu == tls_nursery;
+    pthread_mutex_init(&nursery_lock, NULL);
     /* the child's thread id differs: re-create rather than unlock */
     pthread_mutexattr_t a;
     pthread_mutexattr_init(&a);

@@ -49,9 +49,11 @@
  * drains the queue before returning, so any chain or tree dies in bounded
  * stack and completely before the outermost rc_decref returns.
  *
- * The cycle collector (gc.c) keeps tracked containers on three generation
- * lists plus a permanent (frozen) list, all guarded by one process-wide
- * recursive lock.  The thread model is described at the top of gc.c.
+ * The cycle collector (gc.c) finds new containers in per-thread nurseries
+ * (no lock at birth or death) and keeps the ones that survived a
+ * collection on three generation lists plus a permanent (frozen) list;
+ * it reads them with the other threads stopped (stw.c).  The thread model
+ * is described at the top of gc.c.
  */
 #ifndef RC_LIFETIME_H
 #define RC_LIFETIME_H
@@ -140,6 +142,8 @@ void _rc_gc_link_new(void *obj);    /* rc_new of a container: track, count */
 void _rc_gc_untrack_dying(void *obj);
 /* Finalize resurrected a dying container: track it again if it was. */
 void _rc_gc_retrack(void *obj);
+/* The collector's line in rc_stats_print: collections, world stops. */
+void _rc_gc_print(void (*emit)(void *, const char *), void *ctx);
 
 /* ---- census.c: live rc objects by type (rc_census) ---------------------
  *

@@ -89,20 +89,36 @@ RC_API void *rc_new(const rc_type *type, size_t size)
         return NULL;
     }
     _rc_stw_enter();
-    if (type->traverse == NULL && size <= SMALL_OBJECT) {
-        /* the common small non-container: round up to 16 and zero inline */
+    if (size <= SMALL_OBJECT) {
+        /* the common small object: round up to 16 and zero inline */
         size_t n = (size + 15) & ~(size_t)15;
-        char *base = fast_alloc(RC_HEAD_SIZE + n);
+        if (type->traverse == NULL) {
+            char *base = fast_alloc(RC_HEAD_SIZE + n);
+            if (base == NULL) {
+                errno = ENOMEM;
+                return NULL;
+            }
+            _rc_census_count(type, 1, block_bytes(base));
+            rc_head *h = (rc_head *)base;
+            atomic_init(&h->type, (uintptr_t)type);
+            atomic_init(&h->refcnt, 1);
+            zero16(base + RC_HEAD_SIZE, n);
+            return base + RC_HEAD_SIZE;
+        }
+        char *base = fast_alloc(RC_GC_SIZE + RC_HEAD_SIZE + n);
         if (base == NULL) {
             errno = ENOMEM;
             return NULL;
         }
         _rc_census_count(type, 1, block_bytes(base));
-        rc_head *h = (rc_head *)base;
-        atomic_init(&h->type, (uintptr_t)type);
+        char *obj = base + RC_GC_SIZE + RC_HEAD_SIZE;
+        rc_head *h = rc_head_of(obj);
+        atomic_init(&h->type, (uintptr_t)type | RC_F_GC);
         atomic_init(&h->refcnt, 1);
-        zero16(base + RC_HEAD_SIZE, n);
-        return base + RC_HEAD_SIZE;
+        atomic_init(&rc_gc_of(obj)->touched, 0);
+        zero16(obj, n);
+        _rc_gc_link_new(obj);       /* sets next, prev, gc_refs, flags */
+        return obj;
     }
     void *obj = _rc_new_prefixed(type, size, 0);
     if (obj != NULL && type->traverse != NULL)
@@ -119,7 +135,7 @@ static void free_block(void *obj, uintptr_t tw)
         head += sizeof(rc_intern_meta);
     char *base = (char *)obj - head;
     _rc_census_count(rc_type_word_type(tw), (size_t)-1, -block_bytes(base));
-    _rc_free(base);
+    fast_free(base);
 }
 
 /* ==== death and the trashcan ============================================= */

@@ -72,7 +72,15 @@ static int reg_key_ok;
 static _Atomic unsigned epoch;          /* odd while the world is stopped */
 static int installed;                   /* the handler (under reg_lock) */
 static struct sigaction prev_action;    /* the program's, chained to */
-static size_t skipped;                  /* stops given up (statistics) */
+static size_t stops, skipped;           /* statistics (under reg_lock) */
+static uint64_t wait_ns, wait_max_ns;   /* time to get every thread parked */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static long futex(_Atomic unsigned *addr, int op, unsigned val)
 {
@@ -194,6 +202,7 @@ int _rc_stw_stop(void)
         pthread_mutex_unlock(&reg_lock);
         return -1;
     }
+    uint64_t t0 = now_ns();
     unsigned e = atomic_load_explicit(&epoch, memory_order_relaxed) + 1;
     atomic_store_explicit(&epoch, e, memory_order_seq_cst);
     pid_t pid = getpid();
@@ -223,6 +232,11 @@ int _rc_stw_stop(void)
             nanosleep(&ts, NULL);
         }
     }
+    uint64_t w = now_ns() - t0;
+    stops++;
+    wait_ns += w;
+    if (w > wait_max_ns)
+        wait_max_ns = w;
     return 0;
 }
 
@@ -236,9 +250,15 @@ void _rc_stw_start(void)
     pthread_mutex_unlock(&reg_lock);
 }
 
-size_t _rc_stw_skipped(void)
+void _rc_stw_stats(rc_stw_stats_t *out)
 {
-    return skipped;
+    pthread_mutex_lock(&reg_lock);
+    out->threads = reg_count;
+    out->stops = stops;
+    out->skipped = skipped;
+    out->wait_ns = wait_ns;
+    out->wait_max_ns = wait_max_ns;
+    pthread_mutex_unlock(&reg_lock);
 }
 
 /* ---- fork (init.c) ----------------------------------------------------------- */

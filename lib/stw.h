@@ -53,7 +53,12 @@ static inline __attribute__((always_inline)) void _rc_stw_crit_leave(void)
    restarts it.  Nothing between the two may allocate or take a lock. */
 int  _rc_stw_stop(void);
 void _rc_stw_start(void);
-size_t _rc_stw_skipped(void);
+typedef struct rc_stw_stats {
+    size_t threads;             /* registered now */
+    size_t stops, skipped;      /* stops of more than one thread; given up */
+    uint64_t wait_ns, wait_max_ns;  /* until all were parked: sum, longest */
+} rc_stw_stats_t;
+void _rc_stw_stats(rc_stw_stats_t *out);
 
 void _rc_stw_fork_prepare(void);
 void _rc_stw_fork_parent(void);

@@ -183,14 +183,22 @@ protected:
     }
     void TearDown() override
     {
+        if (getenv("RC_TEST_STATS") != nullptr)
+            rc_stats_print(stderr);
         rc_gc_set_threshold(700, 10, 10);
         delete[] g_fin;
     }
 };
 
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+constexpr int OPS = 20000;      // sanitizers: ten times slower per operation
+#else
+constexpr int OPS = 200000;
+#endif
+
 TEST_F(GcThreads, MutatorsWithAutomaticCollection)
 {
-    const int T = 4, OPS = 200000;
+    const int T = 4;
     long base_id = g_next_id.load(), base_fin = g_finalized.load();
     Shared sh;
     for (auto &o : sh.obj)
