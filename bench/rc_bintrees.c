@@ -2,7 +2,8 @@
  * rc_bintrees.c -- binary-trees with rcmalloc objects: nodes are rc_new'd
  * containers (traverse + clear, so the cycle collector tracks them and its
  * automatic collections run as allocation counts demand), a tree dies by
- * one rc_decref of its root.
+ * one rc_decref of its root.  -m plain: the same nodes without traverse
+ * (never tracked: reference counting alone).
  */
 #include "rcweak.h"
 
@@ -27,10 +28,12 @@ static void node_clear(void *obj)
 }
 
 static const rc_type node_type = { "node", node_traverse, node_clear, NULL };
+static const rc_type plain_type = { "node", NULL, node_clear, NULL };
+static const rc_type *ntype = &node_type;
 
 static node_t *make(int d)
 {
-    node_t *n = rc_new(&node_type, sizeof *n);
+    node_t *n = rc_new(ntype, sizeof *n);
     if (!n)
         exit(1);
     if (d > 0) {
@@ -59,6 +62,8 @@ int main(int argc, char **argv)
     long total;
     BENCH_REQUIRE(rc_new);
     BENCH_REQUIRE(rc_decref);
+    if (strcmp(o.mode, "plain") == 0)
+        ntype = &plain_type;
     depth = bintrees_max_depth(&o);
     total = bintrees_run(depth);
     bench_metric("depth", depth);

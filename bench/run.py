@@ -161,6 +161,18 @@ def lifetime_rows():
                 Variant("malloc/free rcmalloc", "bench/malloc_bintrees", alloc="rcmalloc"),
                 Variant("Boehm GC", "bench/gc_bintrees"),
             ]),
+        Row("binary-trees-plain", "binary-trees: rc_new/rc_decref nodes without traverse "
+            "(reference counting alone) vs malloc/free", kind="lifetime",
+            subject="rc API, no traverse", variants=[
+                Variant("rc API, no traverse", "bench/rc_bintrees", ["-m", "plain"]),
+                Variant("malloc/free rcmalloc", "bench/malloc_bintrees", alloc="rcmalloc"),
+            ]),
+        Row("rc-graphs", "container graphs built, mutated (own and shared, under a mutex) "
+            "and dropped, collector on: 2 threads doing twice the work vs 1 thread",
+            kind="lifetime", subject="2 threads, 2x work", variants=[
+                Variant("2 threads, 2x work", "bench/rc_graphs", ["-t", "2"]),
+                Variant("1 thread", "bench/rc_graphs", ["-t", "1"]),
+            ]),
         Row("gc-garbage", "one full collection of ~1M objects in unreachable rings "
             "(collector time only)", kind="lifetime", subject="rc API",
             variants=rc_cols("garbage")),

@@ -672,22 +672,41 @@ static size_t finalize_garbage(rc_gc_head *unreachable)
     return ran;
 }
 
-static void delete_garbage(rc_gc_head *unreachable, rc_gc_head *old, int target)
+/* File the objects of a local list into generation `target` (flags off),
+   under old_lock: a thread killing one reads its flags under it. */
+static size_t file_into(rc_gc_head *local, int target)
 {
+    size_t n = 0;
+    old_lock();
+    for (rc_gc_head *g = local->next; g != local; g = g->next) {
+        g->flags &= ~(GC_COLLECTING | GC_UNREACHABLE);
+        set_gen(g, (unsigned)target);
+        n++;
+    }
+    list_merge(local, &gens[target]);
+    gen_size[target] += n;
+    old_unlock();
+    return n;
+}
+
+/* clear each (pinned: clear cannot kill it; it dies when unpinned), then
+   file them all at once.  They stay on a local list meanwhile, marked
+   GC_COLLECTING, so that nothing else moves them. */
+static void delete_garbage(rc_gc_head *unreachable, int target)
+{
+    rc_gc_head cleared;
+    list_init(&cleared);
+    coll_lists[n_coll_lists++] = &cleared;      /* clear may walk */
     while (!list_empty(unreachable)) {
         rc_gc_head *g = unreachable->next;
         void *obj = rc_obj_of_gc(g);
-        /* pinned: clear cannot kill obj itself; it dies when unpinned */
-        old_lock();
-        g->flags &= ~(GC_COLLECTING | GC_UNREACHABLE);
-        set_gen(g, (unsigned)target);
-        gen_size[target]++;
-        list_move(g, old);
-        old_unlock();
+        list_move(g, &cleared);
         const rc_type *t = rc_type_fast(obj);
         if (t->clear != NULL)
             t->clear(obj);
     }
+    n_coll_lists--;
+    file_into(&cleared, target);
 }
 
 /* RC_GC_DEBUG_SAVEALL: the garbage is kept instead of cleared: each object
@@ -824,7 +843,7 @@ static size_t collect(int gen)
         }
         found = list_len(&unreachable);
         if (!saveall)
-            delete_garbage(&unreachable, old, target);
+            delete_garbage(&unreachable, target);
         else if (save_garbage(&unreachable, old, target, found) != 0) {
             /* nowhere to keep it: left alone, found again next time */
             for (rc_gc_head *g = unreachable.next; g != &unreachable; g = g->next)
@@ -834,21 +853,14 @@ static size_t collect(int gen)
         }
     }
 
-    /* survivors: flags off, into the next generation (under old_lock:
-       a thread killing one of them reads its flags under it) */
-    size_t survivors = 0;
-    old_lock();
-    for (rc_gc_head *g = young.next; g != &young; g = g->next) {
-        g->flags &= ~(GC_COLLECTING | GC_UNREACHABLE);
-        set_gen(g, (unsigned)target);
-        survivors++;
-    }
-    list_merge(&young, old);
+    /* survivors into the next generation */
     n_coll_lists = 0;
-    gen_size[target] += survivors;
-    if (gen == NGEN - 1)
+    file_into(&young, target);
+    if (gen == NGEN - 1) {
+        old_lock();
         long_lived_total = gen_size[NGEN - 1];
-    old_unlock();
+        old_unlock();
+    }
     stats[gen].collections++;
     stats[gen].collected += found;
     atomic_store(&_rc_gc_active, 0);
