@@ -85,9 +85,10 @@ static size_t q_next;
 static rc_dbg_node_t *paged_quarantine[RC_PAGED_QUARANTINE];
 static size_t pq_next;
 static size_t paged_count;    /* paged mappings, live or quarantined */
+static size_t paged_live, paged_mapped;   /* bytes: requested, mapped (stats) */
 static size_t page_size;
 static struct sigaction old_segv;
-static bool segv_installed;
+static atomic_bool segv_installed;
 
 static size_t bucket_of(const void *p)
 {
@@ -225,18 +226,27 @@ static void segv_handler(int sig, siginfo_t *si, void *ctx)
             _rc_fatal("rcmalloc: %s before the start of the block at %p, at %p (block of %zu bytes)\n",
                       rw, (const void *)p, (const void *)a, n->size);
         }
+    uintptr_t in_pool = (uintptr_t)a & (RC_POOL_SIZE - 1);
+    if ((_rc_checked & RC_CHECK_SECURE) && _rc_is_pool_block(a) &&
+        in_pool >= RC_POOL_SIZE - RC_CARVE_BYTES)
+        _rc_fatal("rcmalloc: %s past the end of the %u-byte blocks of the pool at %p, at %p (its guard page)\n",
+                  rw, (unsigned)_rc_pool_of(a)->block_size, (const void *)_rc_pool_of(a),
+                  (const void *)a);
     sigaction(sig, &old_segv, NULL);   /* not ours: fault again, as before */
 }
 
-static void install_segv(void)
+/* Once: a fault on our guard pages is reported (debug.c's paged blocks,
+   secure mode's pool guards). */
+void _rc_guard_faults_report(void)
 {
+    if (atomic_exchange(&segv_installed, true))
+        return;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = segv_handler;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGSEGV, &sa, &old_segv);
-    segv_installed = true;
 }
 
 /* A paged block, under dbg_lock: NULL when the mapping fails. */
@@ -244,8 +254,7 @@ static char *paged_alloc(size_t size, size_t align, void **base, size_t *len)
 {
     if (page_size == 0)
         page_size = (size_t)sysconf(_SC_PAGESIZE);
-    if (!segv_installed)
-        install_segv();
+    _rc_guard_faults_report();
     size_t data = (size + sizeof(rc_dbg_hdr_t) + align - 1 + page_size - 1) & ~(page_size - 1);
     size_t total = data + 2 * page_size;
     char *m = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -313,13 +322,20 @@ void *_rc_debug_malloc(size_t size, size_t align, bool zero)
     n->base = base;
     n->map_len = map_len;
     n->size = size;
+    if (map_len) {
+        paged_live += size;
+        paged_mapped += map_len;
+    }
     pthread_mutex_unlock(&dbg_lock);
     rc_dbg_hdr_t *h = hdr_of(p);
     h->magic = RC_LIVE_MAGIC;
     h->size = size;
     h->tail = tail;
     memset(h->front, RC_GUARD_BYTE, sizeof h->front);
-    memset(p, zero ? 0 : RC_FRESH_BYTE, size);
+    if (_rc_checked & RC_CHECK_DEBUG)
+        memset(p, zero ? 0 : RC_FRESH_BYTE, size);
+    else if (zero && map_len == 0)
+        memset(p, 0, size);        /* secure mode: a fresh mapping is zero */
     memset(p + size, RC_GUARD_BYTE, tail);
     return p;
 }
@@ -335,6 +351,7 @@ static void evict(rc_dbg_node_t *n)
     if (map_len) {
         munmap(base, map_len);
         paged_count--;
+        paged_mapped -= map_len;
     } else {
         _rc_large_free(base);
     }
@@ -351,6 +368,7 @@ void _rc_debug_free(void *p, const char *who)
     rc_dbg_node_t *old;
     if (n->map_len) {
         paged_retire(n);
+        paged_live -= n->size;
         old = paged_quarantine[pq_next];
         paged_quarantine[pq_next] = n;
         pq_next = (pq_next + 1) % RC_PAGED_QUARANTINE;
@@ -401,6 +419,15 @@ __attribute__((destructor)) static void debug_exit_check(void)
             else if (n->map_len == 0)
                 check_freed_fill(n, "exit");
         }
+    pthread_mutex_unlock(&dbg_lock);
+}
+
+/* Paged blocks count with the large ones in the statistics (mallinfo2). */
+void _rc_debug_stats(size_t *allocated, size_t *mapped)
+{
+    pthread_mutex_lock(&dbg_lock);
+    *allocated += paged_live;
+    *mapped += paged_mapped;
     pthread_mutex_unlock(&dbg_lock);
 }
 

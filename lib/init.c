@@ -91,6 +91,8 @@ void _rc_init_slow(void)
     _rc_small_max = (size_t)_rc_opt.small_max;
     if (_rc_opt.debug)
         _rc_checked |= RC_CHECK_DEBUG;
+    else if (_rc_opt.secure)
+        _rc_checked |= RC_CHECK_SECURE;
     if (rc_track_running())
         _rc_checked |= RC_CHECK_VALGRIND;
     _rc_map_value = _rc_checked ? RC_MAP_CHECKED : RC_MAP_FAST;

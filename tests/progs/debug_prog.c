@@ -22,6 +22,14 @@
  *              after-free ENTRY SIZE    a write to the freed block, then a malloc
  *              read-after-free ENTRY SIZE  a read of the freed block, then a malloc
  *              read-zero ENTRY          a read of a 0-byte block's first byte
+ *              after-free-churn ENTRY SIZE  a write to the freed block, then
+ *                                       20000 malloc/free pairs of its size
+ *              far-past-end SIZE        writes from the end of the block on,
+ *                                       up to 1 MiB past it
+ * For RCMALLOC_SECURE=1 (exit 0 when the property holds, 1 when not):
+ *   debug_prog delayed SIZE   a freed block is not the next one handed out
+ *              shuffled SIZE  64 blocks in a row are not laid out in order
+ *              filled SIZE    a freed block no longer holds what it held
  */
 #include "config.h"
 #include <rcmalloc.h>
@@ -109,6 +117,11 @@ static int misuse(const char *mode, const char *entry, size_t n)
         else if (v[n / 2] == 0x5a)
             puts("unlikely");
         rc_free(rc_malloc(n));    /* the program's next allocator call */
+    } else if (!strcmp(mode, "after-free-churn")) {
+        entry_free(entry, p);
+        v[n / 2] = 0x5a;
+        for (int i = 0; i < 20000; i++)
+            rc_free(rc_malloc(n));
     } else if (!strcmp(mode, "read-zero")) {
         if (v[0] == 0x5a)
             puts("unlikely");
@@ -183,8 +196,56 @@ int main(int argc, char **argv)
     }
     if (argc > 2 && (!strcmp(argv[1], "past-end") || !strcmp(argv[1], "past-end-kept") ||
                      !strcmp(argv[1], "before-start") || !strcmp(argv[1], "after-free") ||
-                     !strcmp(argv[1], "read-after-free") || !strcmp(argv[1], "read-zero")))
+                     !strcmp(argv[1], "read-after-free") || !strcmp(argv[1], "read-zero") ||
+                     !strcmp(argv[1], "after-free-churn")))
         return misuse(argv[1], argv[2], argc > 3 ? strtoul(argv[3], NULL, 10) : 0);
+    if (!strcmp(argv[1], "far-past-end")) {
+        volatile unsigned char *p = rc_malloc(n);
+        if (!p)
+            return 2;
+        printf("%p\n", (void *)p);
+        fflush(stdout);
+        for (size_t i = 0; i < ((size_t)1 << 20); i++)
+            p[n + i] = 0x5a;
+        rc_free((void *)p);
+        return 0;
+    }
+    if (!strcmp(argv[1], "delayed")) {
+        void *p = rc_malloc(n);
+        rc_free(p);
+        void *q = rc_malloc(n);
+        rc_free(q);
+        return q != p ? 0 : 1;
+    }
+    if (!strcmp(argv[1], "shuffled")) {
+        /* LIFO or carve order hands out neighbours: count the steps of
+           exactly one block between consecutive blocks */
+        enum { K = 64 };
+        unsigned char *b[K];
+        int steps = 0;
+        for (int i = 0; i < K; i++)
+            if (!(b[i] = rc_malloc(n)))
+                return 2;
+        for (int i = 1; i < K; i++) {
+            ptrdiff_t d = b[i] - b[i - 1];
+            size_t gap = d > 0 ? (size_t)d : (size_t)-d;
+            steps += gap <= n + n / 4 + 32;   /* the next block of the class */
+        }
+        for (int i = 0; i < K; i++)
+            rc_free(b[i]);
+        return steps < K / 2 ? 0 : 1;
+    }
+    if (!strcmp(argv[1], "filled")) {
+        volatile unsigned char *p = rc_malloc(n);
+        if (!p)
+            return 2;
+        memset((void *)p, 0x11, n);
+        rc_free((void *)p);
+        size_t same = 0;
+        for (size_t i = 16; i < n; i++)   /* the first 16: free-list words */
+            same += p[i] == 0x11;
+        return same == 0 ? 0 : 1;
+    }
     if (!strcmp(argv[1], "fresh")) {
         unsigned char *p = rc_malloc(n);
         if (!p)
