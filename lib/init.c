@@ -91,10 +91,10 @@ void _rc_init_slow(void)
     _rc_small_max = (size_t)_rc_opt.small_max;
     if (_rc_opt.debug)
         _rc_checked |= RC_CHECK_DEBUG;
-    else if (_rc_opt.secure)
-        _rc_checked |= RC_CHECK_SECURE;
     if (rc_track_running())
         _rc_checked |= RC_CHECK_VALGRIND;
+    else if (_rc_opt.secure && !_rc_opt.debug)
+        _rc_checked |= RC_CHECK_SECURE;   /* under memcheck, which sees more: not */
     _rc_map_value = _rc_checked ? RC_MAP_CHECKED : RC_MAP_FAST;
     _rc_fast_max = _rc_checked ? 0 : _rc_small_max;
     _rc_arena_init();

@@ -10,7 +10,7 @@
 stats=tests/progs/stats_prog
 dbg=tests/progs/debug_prog
 [ -x "$stats" ] && [ -x "$dbg" ] || fail "helper programs not built"
-unset RCMALLOC_DEBUG
+unset RCMALLOC_DEBUG RCMALLOC_SECURE   # set per run below
 ulimit -c 0 2>/dev/null
 status=0
 bad() { echo "FAIL: $*" >&2; status=1; }
