@@ -53,6 +53,10 @@ import threading
 import time
 
 SUBJECT = "rcmalloc"
+# rcmalloc in another mode: the same library with these variables set.  Run
+# only when named in ALLOC (e.g. ALLOC=rcmalloc,rcmalloc-secure), and never
+# a peer: its ratio to the best peer is shown, but it is not one.
+SUBJECT_MODES = {"rcmalloc-secure": {"RCMALLOC_SECURE": "1"}}
 PEERS = [
     ("glibc", None),
     ("jemalloc", "libjemalloc.so.2"),
@@ -273,6 +277,9 @@ def machine_description(args, allocs, python):
     for name, path in allocs:
         if name == SUBJECT:
             lines.append((name, "%s (%s)" % (path or "not built", rcmalloc_version(args))))
+        elif name in SUBJECT_MODES:
+            lines.append((name, "the same, with %s" % " ".join(
+                "%s=%s" % kv for kv in sorted(SUBJECT_MODES[name].items()))))
         elif name != "glibc":
             v = pkg_version(PEER_PACKAGES[name])
             real = os.path.realpath(path) if path else "missing"
@@ -477,7 +484,7 @@ def main():
             print("bench: " + notes[-1], file=sys.stderr)
             return 0
     # allocators: name -> preload path (None for glibc); missing ones noted
-    known = [SUBJECT] + [n for n, _ in PEERS]
+    known = [SUBJECT] + list(SUBJECT_MODES) + [n for n, _ in PEERS]
     for a in want_alloc:
         if a not in known:
             print("bench: unknown allocator %r (known: %s)" % (a, ", ".join(known)),
@@ -486,9 +493,9 @@ def main():
     allocs = []
     lib = os.path.abspath(args.lib) if args.lib else None
     for name in known:
-        if want_alloc and name not in want_alloc:
+        if (want_alloc or name in SUBJECT_MODES) and name not in want_alloc:
             continue
-        if name == SUBJECT:
+        if name == SUBJECT or name in SUBJECT_MODES:
             path = lib if lib and os.path.exists(lib) else None
             if not path:
                 notes.append("rcmalloc: %s not found (built with --disable-shared?): "
@@ -521,7 +528,7 @@ def main():
     probe = os.path.join(builddir, "bench", "probe")
     if os.path.exists(probe):
         for name in available:
-            penv = child_env({})
+            penv = child_env(SUBJECT_MODES.get(name, {}))
             if preload.get(name):
                 penv["LD_PRELOAD"] = preload[name]
             r = subprocess.run([probe], env=penv, capture_output=True, text=True)
@@ -547,7 +554,8 @@ def main():
     for row in rows:
         if row.kind == "alloc":
             for name in available:
-                cells[(row.name, name)] = (row.prog, row.args, preload.get(name), row.env,
+                env = dict(row.env or {}, **SUBJECT_MODES.get(name, {}))
+                cells[(row.name, name)] = (row.prog, row.args, preload.get(name), env,
                                            row.metric, row.mem_metric, True)
         else:
             for v in row.variants:
@@ -665,7 +673,7 @@ def alloc_ratios(row, available, summary, field):
     """Per-allocator ratio to the best peer for one allocator row."""
     vals = {a: summary[(row.name, a)][field] for a in available
             if summary.get((row.name, a), {}).get("status") == "ok"}
-    peers = {a: v for a, v in vals.items() if a != SUBJECT}
+    peers = {a: v for a, v in vals.items() if a != SUBJECT and a not in SUBJECT_MODES}
     if not peers:
         return vals, {}, None
     best_peer = min(peers, key=peers.get)
@@ -912,7 +920,8 @@ def readme_table(rows, available, summary):
     rcmalloc's median time and peak RSS, the best peer's, and the two
     ratios side by side; then the geometric means and the CPython line."""
     arows = [r for r in rows if r.kind == "alloc"]
-    if not arows or SUBJECT not in available or len(available) < 2:
+    if not arows or SUBJECT not in available or \
+            not [a for a in available if a != SUBJECT and a not in SUBJECT_MODES]:
         return None
     lines = [
         "| workload | rcmalloc time | best peer (time) | time ratio | rcmalloc peak RSS "
@@ -952,7 +961,7 @@ def readme_table(rows, available, summary):
         lines.append("| geometric mean (%d row%s) | | | %s | | | %s | |" % (
             n, "" if n == 1 else "s", ratio_cell(geomean(gm["time"])), ratio_cell(geomean(gm["mem_kb"]))))
     lines.append("")
-    peers = [a for a in available if a != SUBJECT]
+    peers = [a for a in available if a != SUBJECT and a not in SUBJECT_MODES]
     lines.append("Ratio = rcmalloc / the best of %s in that row (below 1.00: rcmalloc beats "
                  "%s; **bold**: it loses). " % (
                      ", ".join(peers[:-1]) + " and " + peers[-1] if len(peers) > 1
@@ -990,8 +999,8 @@ def print_readme_table(path, builddir):
             s.update(time=float(rec["median_time_s"]), mem_kb=float(rec["median_mem_kb"]),
                      spread=float(rec["spread"] or 0))
         summary[(rec["row"], rec["column"])] = s
-    available.sort(key=lambda a: ([SUBJECT] + [n for n, _ in PEERS]).index(a)
-                   if a in [SUBJECT] + [n for n, _ in PEERS] else 99)
+    order = [SUBJECT] + list(SUBJECT_MODES) + [n for n, _ in PEERS]
+    available.sort(key=lambda a: order.index(a) if a in order else 99)
     table = readme_table(rows, available, summary)
     if not table:
         print("bench: %s has no allocator rows with an rcmalloc column" % path,

@@ -18,22 +18,41 @@
 #include <unistd.h>
 
 size_t   _rc_small_max = RC_SMALL_LIMIT;
-size_t   _rc_fast_max = RC_SMALL_LIMIT;
+/* 0 until init has run: the first malloc must take the generic path, which
+   initializes first, so that in a checked mode it is a checked block too */
+size_t   _rc_fast_max = 0;
 unsigned _rc_checked;
 
 /* ---- valgrind: pool blocks announced to memcheck ----------------------------- */
 
-/* The whole block is announced, not just the bytes asked for: a program may
-   use all of malloc_usable_size(), and under valgrind that must not be an
-   error.  (So a read past the request but inside the block goes unseen, and
-   a leak is reported at the block's size.) */
+/* A block is announced with the size that was asked for, as memcheck's own
+   malloc does: a leak counts requested bytes, and an access past the
+   request is an error.  The rest of the block stays inaccessible until the
+   program asks malloc_usable_size(), which opens it (checked_usable):
+   after that the program may use all of it. */
+static void announce(void *p, size_t size, size_t room, bool zero)
+{
+    rc_track_malloc(p, size, zero);
+    rc_track_noaccess((char *)p + size, room - size);
+}
+
+static size_t checked_usable(const void *ptr, size_t room)
+{
+    rc_track_quiet();
+    uintptr_t shut = rc_track_first_noaccess(ptr, room);
+    rc_track_loud();
+    if (shut)
+        rc_track_undefined((void *)shut, (uintptr_t)ptr + room - shut);
+    return room;
+}
+
 static void *checked_pool_alloc(unsigned cls, size_t size, bool zero)
 {
     rc_track_quiet();
     void *p = fast_alloc_class(cls);
     rc_track_loud();
     if (p) {
-        rc_track_malloc(p, _rc_class_size[cls], zero);
+        announce(p, size, _rc_class_size[cls], zero);
         if (zero)
             memset(p, 0, size);
     }
@@ -43,6 +62,7 @@ static void *checked_pool_alloc(unsigned cls, size_t size, bool zero)
 static void checked_pool_free(void *ptr)
 {
     rc_track_free(ptr);
+    rc_track_noaccess(ptr, _rc_pool_of(ptr)->block_size);   /* opened or not */
     rc_track_quiet();
     free_pool_block(ptr);
     rc_track_loud();
@@ -55,7 +75,7 @@ static void *checked_large_alloc(size_t size, size_t align, bool zero)
     void *p = span ? _rc_span_alloc(size, align, zero) : _rc_large_malloc(size, align, zero);
     rc_track_loud();
     if (p)
-        rc_track_malloc(p, span ? _rc_pool_of(p)->block_size : _rc_large_usable(p), zero);
+        announce(p, size, span ? _rc_pool_of(p)->block_size : _rc_large_usable(p), zero);
     return p;
 }
 
@@ -66,6 +86,8 @@ static void *alloc_aligned(size_t size, size_t align, bool zero)
     _rc_ensure_init();             /* the first request may be a large one */
     if (rc_unlikely(_rc_checked & RC_CHECK_DEBUG))
         return _rc_debug_malloc(size, align, zero);
+    if (rc_unlikely(_rc_checked & RC_CHECK_SECURE))
+        return _rc_secure_malloc(size, align, zero);
     unsigned cls = align <= RC_ALIGN ? (size <= _rc_small_max ? _rc_class_of(size) : RC_NCLASSES)
                                      : _rc_class_for_align(size, align);
     if (cls < RC_NCLASSES) {
@@ -93,10 +115,13 @@ void _rc_free_generic(void *ptr)
     if (ptr == NULL)
         return;
     if (_rc_map_of(ptr) == RC_MAP_CHECKED) {
-        checked_pool_free(ptr);
+        if (_rc_checked & RC_CHECK_SECURE)
+            _rc_secure_free(ptr);
+        else
+            checked_pool_free(ptr);
         return;
     }
-    if (rc_unlikely(_rc_checked & RC_CHECK_DEBUG)) {
+    if (rc_unlikely(_rc_checked & (RC_CHECK_DEBUG | RC_CHECK_SECURE))) {
         _rc_debug_free(ptr, "free");
         return;
     }
@@ -138,12 +163,19 @@ void *_rc_calloc(size_t count, size_t size)
 
 size_t _rc_usable_size(const void *ptr)
 {
-    if (_rc_is_pool_block(ptr))
+    if (_rc_is_pool_block(ptr)) {
+        if (rc_unlikely(_rc_checked & RC_CHECK_SECURE))
+            return _rc_secure_usable(ptr);   /* the request: the rest is canary */
+        if (rc_unlikely(_rc_checked & RC_CHECK_VALGRIND))
+            return checked_usable(ptr, _rc_pool_of(ptr)->block_size);
         return _rc_pool_of(ptr)->block_size;
+    }
     if (ptr == NULL)
         return 0;
-    if (rc_unlikely(_rc_checked & RC_CHECK_DEBUG))
+    if (rc_unlikely(_rc_checked & (RC_CHECK_DEBUG | RC_CHECK_SECURE)))
         return _rc_debug_usable(ptr);
+    if (rc_unlikely(_rc_checked & RC_CHECK_VALGRIND))
+        return checked_usable(ptr, _rc_large_usable(ptr));
     return _rc_large_usable(ptr);
 }
 
@@ -225,6 +257,8 @@ void *_rc_realloc(void *ptr, size_t size)
 size_t _rc_trim(void)
 {
     _rc_ensure_init();
+    if (_rc_checked & RC_CHECK_SECURE)
+        _rc_secure_drain();
     rc_track_quiet();
     _rc_heap_trim(_rc_heap_tls);
     rc_track_loud();

@@ -97,6 +97,8 @@ void _rc_init_slow(void)
         _rc_checked |= RC_CHECK_DEBUG;
     if (rc_track_running())
         _rc_checked |= RC_CHECK_VALGRIND;
+    else if (_rc_opt.secure && !_rc_opt.debug)
+        _rc_checked |= RC_CHECK_SECURE;   /* under memcheck, which sees more: not */
     _rc_map_value = _rc_checked ? RC_MAP_CHECKED : RC_MAP_FAST;
     _rc_fast_max = _rc_checked ? 0 : _rc_small_max;
     _rc_arena_init();

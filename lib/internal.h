@@ -302,6 +302,7 @@ extern uint8_t    _rc_map_value;    /* pagemap byte for arenas */
 
 #define RC_CHECK_DEBUG    1u        /* RCMALLOC_DEBUG: debug.c serves everything */
 #define RC_CHECK_VALGRIND 2u        /* running under valgrind: client requests */
+#define RC_CHECK_SECURE   4u        /* RCMALLOC_SECURE: secure.c serves everything */
 #define RC_MAP_FAST       1         /* pool blocks free on the fast path */
 #define RC_MAP_CHECKED    2         /* pool blocks free through _rc_free_generic */
 extern const uint32_t _rc_class_size[RC_NCLASSES];
@@ -444,11 +445,21 @@ size_t _rc_debug_usable(const void *ptr);
 void   _rc_debug_lock(void);
 void   _rc_debug_unlock(void);
 void   _rc_debug_fork_child(void);
+void   _rc_guard_faults_report(void);      /* a SIGSEGV handler, installed once */
+void   _rc_debug_stats(size_t *allocated, size_t *mapped);   /* paged blocks: adds */
+
+/* ---- secure.c: RCMALLOC_SECURE=1 ----------------------------------------- */
+void  *_rc_secure_malloc(size_t size, size_t align, bool zero);
+void   _rc_secure_free(void *ptr);                /* a pool block */
+size_t _rc_secure_usable(const void *ptr);        /* a pool block */
+size_t _rc_secure_guard(rc_pool_t *pool);         /* pool.c: bytes the guard takes */
+void   _rc_secure_drain(void);                    /* malloc_trim: empty the quarantine */
 
 /* ---- options.c ---------------------------------------------------------- */
 typedef struct rc_options {
     long stats;         /* RCMALLOC_STATS */
     long debug;         /* RCMALLOC_DEBUG */
+    long secure;        /* RCMALLOC_SECURE */
     long verbose;       /* RCMALLOC_VERBOSE */
     long small_max;     /* RCMALLOC_SMALL_MAX */
     long retain;        /* RCMALLOC_RETAIN */

@@ -27,6 +27,8 @@ static const rc_option_desc_t options[] = {
       "print allocator statistics to stderr at exit" },
     { "RCMALLOC_DEBUG", &_rc_opt.debug, 0, 0, 1, "",
       "guard bytes, fill patterns, double-free and foreign-pointer checks" },
+    { "RCMALLOC_SECURE", &_rc_opt.secure, 0, 0, 1, "",
+      "hardened mode: guard pages, canaries, randomized order, delayed reuse, freed memory filled" },
     { "RCMALLOC_VERBOSE", &_rc_opt.verbose, 0, 0, 1, "",
       "print the effective settings at start" },
     { "RCMALLOC_SMALL_MAX", &_rc_opt.small_max, RC_SMALL_LIMIT, RC_SMALL_MIN_MAX, RC_SMALL_LIMIT, "bytes",

@@ -21,7 +21,10 @@ void _rc_pool_init(rc_pool_t *pool, unsigned cls)
 {
     uint32_t bs = _rc_class_size[cls];
     char *data = (char *)pool + RC_POOL_HEADER;
-    size_t n = (RC_POOL_SIZE - RC_POOL_HEADER) / bs;
+    size_t room = RC_POOL_SIZE - RC_POOL_HEADER;
+    if (rc_unlikely(_rc_checked & RC_CHECK_SECURE))
+        room -= _rc_secure_guard(pool);   /* its last page: no block there */
+    size_t n = room / bs;
     pool->free = NULL;
     pool->nfree = 0;
     pool->used = 0;
@@ -53,6 +56,8 @@ bool _rc_pool_extend(rc_pool_t *pool)
     uintptr_t stop = ((uintptr_t)b + bs + RC_CARVE_BYTES - 1) & ~(uintptr_t)(RC_CARVE_BYTES - 1);
     size_t n = (size_t)(stop - (uintptr_t)b) / bs;
     size_t left = (size_t)(pool->end - b) / bs;
+    if (rc_unlikely(_rc_checked & RC_CHECK_SECURE))
+        n = left;   /* all at once: more blocks for secure.c to pick from */
     if (n > left)
         n = left;
     char *last = b + (n - 1) * bs;

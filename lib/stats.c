@@ -46,6 +46,8 @@ void _rc_stats_gather(rc_stats_t *s)
     s->heaps = _rc_heap_count();
     _rc_large_stats(&s->large_allocated, &s->large_active, &s->large_mapped,
                     &s->large_resident, &s->large_started);
+    if (_rc_checked & (RC_CHECK_DEBUG | RC_CHECK_SECURE))
+        _rc_debug_stats(&s->large_allocated, &s->large_active);
 }
 
 /* One formatter for both outputs; `emit` writes a finished line. */

@@ -14,6 +14,10 @@
 #  define rc_track_malloc(p, n, zero) VALGRIND_MALLOCLIKE_BLOCK((p), (n), 0, (zero))
 #  define rc_track_free(p)            VALGRIND_FREELIKE_BLOCK((p), 0)
 #  define rc_track_noaccess(p, n)     VALGRIND_MAKE_MEM_NOACCESS((p), (n))
+#  define rc_track_undefined(p, n)    VALGRIND_MAKE_MEM_UNDEFINED((p), (n))
+   /* the first byte of [p, p+n) the program may not touch, or 0 (an error
+      report of its own: call it quiet) */
+#  define rc_track_first_noaccess(p, n) ((uintptr_t)VALGRIND_CHECK_MEM_IS_ADDRESSABLE((p), (n)))
    /* the allocator's own reads and writes of free blocks are not errors */
 #  define rc_track_quiet()            VALGRIND_DISABLE_ERROR_REPORTING
 #  define rc_track_loud()             VALGRIND_ENABLE_ERROR_REPORTING
@@ -22,6 +26,8 @@
 #  define rc_track_malloc(p, n, zero) ((void)0)
 #  define rc_track_free(p)            ((void)0)
 #  define rc_track_noaccess(p, n)     ((void)0)
+#  define rc_track_undefined(p, n)    ((void)0)
+#  define rc_track_first_noaccess(p, n) ((uintptr_t)0)
 #  define rc_track_quiet()            ((void)0)
 #  define rc_track_loud()             ((void)0)
 #endif

@@ -2,8 +2,10 @@
 # SPEC 3 environment: RCMALLOC_STATS=1 prints the statistics to stderr at
 # exit (and nothing is printed without it); RCMALLOC_DEBUG=1 leaves a correct
 # program alone, poisons fresh memory (calloc still zeroes), and turns a
-# double free, a foreign pointer and a write past the block into an abort
-# with one line on stderr naming the address; without it, double frees,
+# double free, a foreign pointer, a write past either end or after free (of
+# small and large blocks, from every entry point), a read of malloc(0) and a
+# read of a freed large block into an abort with one line on stderr naming
+# the address; without it, double frees,
 # interior and foreign pointers still abort so.  Uses the rc_ API only, so it
 # runs in both builds.
 . "${srcdir:-.}/tests/preload/common.sh"
@@ -51,6 +53,27 @@ for n in 24 700 100000; do
     expect_abort "overflow" overflow $n
 done
 expect_abort "foreign pointer" foreign
+
+# Debug mode, through every entry point, small and large blocks alike
+# (blocks of 4096 bytes or more, and malloc(0), end against a guard page,
+# so an access past them faults at once and is reported the same way).
+entries="malloc calloc realloc aligned posix"
+[ "$RC_OVERRIDE" = yes ] && entries="$entries memalign valloc pvalloc new new-aligned"
+for e in $entries; do
+    for n in 24 5000 100000 2000000; do
+        expect_abort "write past the end" past-end $e $n
+        expect_abort "write before the start" before-start $e $n
+        expect_abort "write after free" after-free $e $n
+    done
+    for n in 24 100000; do
+        expect_abort "write past the end, never freed (at once or at exit)" past-end-kept $e $n
+    done
+    expect_abort "read after free of a large block" read-after-free $e 100000
+    case $e in
+    realloc|pvalloc) ;;   # realloc(p, 0) frees p; pvalloc(0) gives a page
+    *) expect_abort "read of a 0-byte block" read-zero $e ;;
+    esac
+done
 
 # Default mode (no RCMALLOC_DEBUG): double frees and frees of pointers
 # rcmalloc never returned are caught too, in pool blocks, spans and large

@@ -43,6 +43,7 @@ TEST(Span, EverySizeUsableAndAligned)
 
 TEST(Span, GrowsInPlaceToTheEndOfItsPool)
 {
+    SKIP_IN_CHECKED_MODE();
     char *p = (char *)rc_malloc(opaque(9000));
     ASSERT_NE(p, nullptr);
     fill(p, 9000, 3);
@@ -62,6 +63,7 @@ TEST(Span, GrowsInPlaceToTheEndOfItsPool)
    has held) gives the room back. */
 TEST(Span, GrowingBufferGetsRoomToDouble)
 {
+    SKIP_IN_CHECKED_MODE();
     char *p = (char *)rc_malloc(opaque(100));
     ASSERT_NE(p, nullptr);
     fill(p, 100, 5);
@@ -182,6 +184,7 @@ TEST(Span, FreedByAnotherThread)
 
 TEST(Span, CountedInStats)
 {
+    SKIP_IN_CHECKED_MODE();
     std::vector<void *> blocks;
     for (int i = 0; i < 5; i++)
         blocks.push_back(rc_malloc(100000));

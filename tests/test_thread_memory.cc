@@ -988,6 +988,7 @@ static void exited_holders(size_t kSize)
 
 TEST_F(ThreadMemory, ExitedHoldersReused)
 {
+    SKIP_IN_CHECKED_MODE();
     for (size_t size : {48, 256, 1500}) {
         SCOPED_TRACE("blocks of " + std::to_string(size) + " bytes");
         exited_holders(size);
@@ -1007,6 +1008,7 @@ TEST_F(ThreadMemory, ExitedHoldersReused)
    hundred). */
 TEST_F(ThreadMemory, LastBlocksFreedConcurrently)
 {
+    SKIP_IN_CHECKED_MODE();
     const Api &api = surface();
     const size_t kSize = 4000;                 /* class 4096: 15 blocks a pool */
     const size_t kBlocks = 1500;               /* about 100 pools */

@@ -38,8 +38,8 @@ int main(int argc, char **argv)
     } else if (!strcmp(mode, "leak")) {   /* for valgrind */
         char *leak = rc_malloc(40);
         memset(leak, 1, 40);
-        /* read past the end of the block (its usable size: valgrind sees
-           whole blocks, since a program may use all of them) */
+        /* read past the end of the block (its usable size: once asked,
+           the program may use all of it) */
         volatile char c = p[rc_usable_size(p)];
         (void)c;
         rc_free(p);
