@@ -9,7 +9,7 @@
  *  2. gc_refs = refcount for each; subtract one for every reference from
  *     another young object (traverse); what is left counts references from
  *     outside: threads, untracked or older objects;
- *  3. move_unreachable: anything with gc_refs > 0 (or touched, below) and
+ *  3. move_unreachable: anything with gc_refs > 0 and
  *     everything it reaches is reachable; the rest is the unreachable set;
  *  4. pin the unreachable set (take a reference on each, so no other thread
  *     can make one die under us; an object whose count already reached 0 is
@@ -54,11 +54,16 @@
  *   collection has it in its lists waits for that collection to end.
  * - A collection never frees an object some thread holds a reference to,
  *   even while other threads take and drop references (rc_incref,
- *   rc_decref) during it: a container whose count changes during a
- *   collection is treated as reachable by it ("touched"), the unreachable
- *   set is pinned and re-checked against the current counts before any
- *   finalizer runs, and an object whose count another thread takes to zero
- *   is left to that thread.
+ *   rc_decref) around it: it reads every count with those threads stopped,
+ *   so the counts it reads are still; the unreachable set is pinned before
+ *   they restart, and re-checked against the counts (again with the world
+ *   stopped) after finalizers or weak references, the only ways back to
+ *   it, may have revived some; an object whose count another thread had
+ *   taken to zero is left to that thread.  (Before the stop, a thread's
+ *   incref or decref during a collection marked the object "touched": the
+ *   mark was written after the decrement, so into freed memory when
+ *   another thread then dropped the last reference.  No mark is needed
+ *   now, and incref/decref no longer look at the collector at all.)
  * - Threads may mutate containers while collections run (automatic ones
  *   included) under the usual contract: a thread stores into a field only
  *   a reference it owns, and shared containers are mutated under the
@@ -224,7 +229,24 @@ static size_t ncallbacks, callbacks_cap;
 static rc_gc_head *coll_lists[MAX_COLL_LISTS];
 static int n_coll_lists;
 
-static inline void lock(void) { pthread_mutex_lock(&gc_lock); }
+/* Waiting for the collector lock polls instead of sleeping in the kernel:
+   a thread that waits may be asked to stop by the collection it waits
+   for, and ThreadSanitizer (--enable-tsan) delivers a signal only when the
+   thread comes out of the call it is blocked in (the kernel does not need
+   this: a futex wait runs the handler). */
+static void lock(void)
+{
+    if (pthread_mutex_trylock(&gc_lock) == 0)
+        return;
+    for (unsigned i = 0; pthread_mutex_trylock(&gc_lock) != 0; i++) {
+        if (i < 16) {
+            sched_yield();
+        } else {
+            struct timespec ts = { 0, 100000 };
+            nanosleep(&ts, NULL);
+        }
+    }
+}
 static inline void unlock(void) { pthread_mutex_unlock(&gc_lock); }
 
 /* ==== lists ================================================================ */
@@ -455,20 +477,11 @@ static inline int64_t refcnt_of(rc_gc_head *g)
 
 static void update_refs(rc_gc_head *young)
 {
-    /* Reset every touched flag, then (after one full fence) read every
-       count: a touch that lands before its reset came after its refcount
-       change, which the read then sees; one that lands after it stays set.
-       One fence between two passes orders each reset before each read as
-       a seq_cst store and load per object would, without a locked
-       instruction per object. */
+    /* the world is stopped: every count is still */
     for (rc_gc_head *g = young->next; g != young; g = g->next) {
-        atomic_store_explicit(&g->touched, 0, memory_order_relaxed);
-        g->flags |= GC_COLLECTING;
-        g->flags &= ~GC_UNREACHABLE;
-    }
-    atomic_thread_fence(memory_order_seq_cst);
-    for (rc_gc_head *g = young->next; g != young; g = g->next)
+        g->flags = (g->flags | GC_COLLECTING) & ~GC_UNREACHABLE;
         g->gc_refs = refcnt_of(g);
+    }
 }
 
 static int visit_decref(void *child, void *arg)
@@ -505,8 +518,7 @@ static int visit_reachable(void *child, void *arg)
 
 static inline int is_root(rc_gc_head *g)
 {
-    return g->gc_refs > 0 ||
-           atomic_load_explicit(&g->touched, memory_order_relaxed);
+    return g->gc_refs > 0;
 }
 
 static void move_unreachable(rc_gc_head *young, rc_gc_head *unreachable)
@@ -678,9 +690,10 @@ static size_t file_into(rc_gc_head *local, int target)
 {
     size_t n = 0;
     old_lock();
+    uint32_t gen_bits = (uint32_t)target << GC_GEN_SHIFT;
     for (rc_gc_head *g = local->next; g != local; g = g->next) {
-        g->flags &= ~(GC_COLLECTING | GC_UNREACHABLE);
-        set_gen(g, (unsigned)target);
+        flags_store(g, (g->flags & ~(GC_COLLECTING | GC_UNREACHABLE | GC_GEN_MASK)) |
+                       gen_bits);
         n++;
     }
     list_merge(local, &gens[target]);
@@ -725,8 +738,8 @@ static int save_garbage(rc_gc_head *unreachable, rc_gc_head *old, int target,
     old_lock();
     while (!list_empty(unreachable)) {
         rc_gc_head *g = unreachable->next;
-        g->flags &= ~(GC_COLLECTING | GC_UNREACHABLE);
-        set_gen(g, (unsigned)target);
+        flags_store(g, (g->flags & ~(GC_COLLECTING | GC_UNREACHABLE | GC_GEN_MASK)) |
+                       (uint32_t)target << GC_GEN_SHIFT);
         gen_size[target]++;
         list_move(g, old);
         void *obj = rc_obj_of_gc(g);
@@ -931,16 +944,6 @@ static void collect_generations(void)
 }
 
 /* ==== hooks for object.c =================================================== */
-
-void _rc_gc_touch(void *obj)
-{
-    if (tls_collector)
-        return;     /* our own finalizers: the rescue pass counts them */
-    uintptr_t tw = atomic_load_explicit(&rc_head_of(obj)->type,
-                                        memory_order_relaxed);
-    if (tw & RC_F_GC)
-        atomic_store(&rc_gc_of(obj)->touched, 1);
-}
 
 /* count[0] passed the threshold: collect, unless a collection runs or
    the collector is busy (then the next birth tries again). */
@@ -1168,10 +1171,8 @@ RC_API void rc_gc_track(void *obj)
     _rc_stw_enter();
     rc_gc_head *g = rc_gc_of(obj);
     /* like rc_gc_untrack, meant for the thread that owns obj */
-    if (!is_tracked(g)) {
-        atomic_store_explicit(&g->touched, 0, memory_order_relaxed);
+    if (!is_tracked(g))
         track(g);
-    }
 }
 
 RC_API void rc_gc_untrack(void *obj)

@@ -13,7 +13,7 @@
  *       [ rc_head: type|flags, refcnt ][ user data ... ]
  *
  *   container (type->traverse != NULL)          48 bytes of overhead
- *       [ rc_gc_head: next, prev, gc_refs, flags, touched ][ rc_head ][ user ]
+ *       [ rc_gc_head: next, prev, gc_refs, flags ][ rc_head ][ user ]
  *
  *   interned string (type == &_rc_intern_type)   32 bytes of overhead
  *       [ rc_intern_meta: len, hash ][ rc_head ][ chars ... NUL ]
@@ -74,8 +74,7 @@ typedef struct rc_gc_head {
     struct rc_gc_head *prev;
     int64_t  gc_refs;           /* scratch during a collection (gc.c) */
     uint32_t flags;             /* RC_GC_*; under the collector lock */
-    _Atomic uint32_t touched;   /* refcount changed by another thread during
-                                   a collection (object.c -> _rc_gc_touch) */
+    uint32_t spare;
 } rc_gc_head;
 
 typedef struct rc_intern_meta {
@@ -135,7 +134,6 @@ void *_rc_new_prefixed(const rc_type *type, size_t size, size_t prefix);
 /* ---- gc.c -------------------------------------------------------------- */
 
 extern _Atomic int _rc_gc_active;   /* a collection is running somewhere */
-void _rc_gc_touch(void *obj);       /* refcount of obj changed during it */
 void _rc_gc_link_new(void *obj);    /* rc_new of a container: track, count */
 /* A container's refcount hit 0: untrack it (waits for a running
    collection). */

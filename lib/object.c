@@ -62,7 +62,6 @@ void *_rc_new_prefixed(const rc_type *type, size_t size, size_t prefix)
         g->next = g->prev = NULL;
         g->gc_refs = 0;
         g->flags = 0;
-        atomic_init(&g->touched, 0);
     }
     memset(obj, 0, size);
     return obj;
@@ -115,7 +114,6 @@ RC_API void *rc_new(const rc_type *type, size_t size)
         rc_head *h = rc_head_of(obj);
         atomic_init(&h->type, (uintptr_t)type | RC_F_GC);
         atomic_init(&h->refcnt, 1);
-        atomic_init(&rc_gc_of(obj)->touched, 0);
         zero16(obj, n);
         _rc_gc_link_new(obj);       /* sets next, prev, gc_refs, flags */
         return obj;
@@ -224,10 +222,6 @@ RC_API void *rc_incref(void *obj)
     if (atomic_load_explicit(&h->refcnt, memory_order_relaxed) >= RC_IMMORTAL)
         return obj;
     atomic_fetch_add(&h->refcnt, 1);
-    /* RMW first, then the flag: if we do not see the flag, the collector
-       had not started and will read the count with our increment in it. */
-    if (__builtin_expect(atomic_load(&_rc_gc_active), 0))
-        _rc_gc_touch(obj);
     return obj;
 }
 
@@ -273,13 +267,8 @@ RC_API void rc_decref(void *obj)
             return;
         }
     }
-    int64_t old = atomic_fetch_sub(&h->refcnt, 1);
-    if (old == 1) {
+    if (atomic_fetch_sub(&h->refcnt, 1) == 1)
         dealloc(obj);
-        return;
-    }
-    if (__builtin_expect(atomic_load(&_rc_gc_active), 0))
-        _rc_gc_touch(obj);
 }
 
 int _rc_try_incref(void *obj)
@@ -293,8 +282,6 @@ int _rc_try_incref(void *obj)
         if (v >= RC_IMMORTAL)
             return 1;
     } while (!atomic_compare_exchange_weak(&h->refcnt, &v, v + 1));
-    if (__builtin_expect(atomic_load(&_rc_gc_active), 0))
-        _rc_gc_touch(obj);
     return 1;
 }
 

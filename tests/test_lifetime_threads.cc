@@ -106,8 +106,10 @@ TEST_F(Lifetime, CollectionNeverFreesWhatAThreadHolds)
     for (int i = 0; i < K; i++) {
         Node *a = new_node(&NodeType, i), *b = new_node(&NodeType, i);
         a->a = b;
-        b->a = a;               // garbage from the start: only weakrefs left
+        // the weakref while we still own a: an automatic collection may
+        // run in any rc_new (the weakref's own), and free a cycle at once
         wrs.push_back(rc_weakref_new(a, nullptr, nullptr));
+        b->a = a;               // garbage from here on: only weakrefs left
     }
     g_stop = false;
     std::atomic<long> runs{0}, held{0};
