@@ -225,7 +225,7 @@ static size_t garbage_n, garbage_cap;
 typedef struct gc_callback { rc_gc_callback cb; void *arg; } gc_callback;
 static gc_callback *callbacks;
 static size_t ncallbacks, callbacks_cap;
-#define MAX_COLL_LISTS 3
+#define MAX_COLL_LISTS 4
 static rc_gc_head *coll_lists[MAX_COLL_LISTS];
 static int n_coll_lists;
 
@@ -499,6 +499,8 @@ static void subtract_refs(rc_gc_head *young)
         traverse(g, visit_decref, NULL);
 }
 
+static size_t n_moved_back;     /* by visit_reachable, in move_unreachable */
+
 static int visit_reachable(void *child, void *arg)
 {
     rc_gc_head *young = arg;
@@ -510,6 +512,7 @@ static int visit_reachable(void *child, void *arg)
         c->flags &= ~GC_UNREACHABLE;
         list_move(c, young);
         c->gc_refs = 1;
+        n_moved_back++;
     } else if (c->gc_refs <= 0) {
         c->gc_refs = 1;     /* reached before its turn: reachable */
     }
@@ -521,9 +524,12 @@ static inline int is_root(rc_gc_head *g)
     return g->gc_refs > 0;
 }
 
-static void move_unreachable(rc_gc_head *young, rc_gc_head *unreachable)
+/* Returns how many are left unreachable. */
+static size_t move_unreachable(rc_gc_head *young, rc_gc_head *unreachable)
 {
     rc_gc_head *g = young->next;
+    n_moved_back = 0;
+    size_t n = 0;
     while (g != young) {
         if (is_root(g)) {
             traverse(g, visit_reachable, young);
@@ -532,9 +538,11 @@ static void move_unreachable(rc_gc_head *young, rc_gc_head *unreachable)
             rc_gc_head *next = g->next;
             list_move(g, unreachable);
             g->flags |= GC_UNREACHABLE;
+            n++;
             g = next;
         }
     }
+    return n - n_moved_back;
 }
 
 /* Pins: the collector holds a reference on each unreachable object from
@@ -644,9 +652,14 @@ static int handle_weakrefs(rc_gc_head *unreachable)
     /* weakrefs that are garbage themselves never call back */
     for (g = unreachable->next; g != unreachable; g = g->next) {
         void *obj = rc_obj_of_gc(g);
-        if (rc_type_fast(obj) == &_rc_weakref_type)
+        uintptr_t tw = atomic_load_explicit(&rc_head_of(obj)->type,
+                                            memory_order_relaxed);
+        if (rc_type_word_type(tw) == &_rc_weakref_type)
             _rc_weakref_disarm(obj);
+        any |= (tw & RC_F_WEAKREFS) != 0;
     }
+    if (!any)
+        return 0;
     rc_weakref *cbs = NULL;
     for (g = unreachable->next; g != unreachable; g = g->next) {
         void *obj = rc_obj_of_gc(g);
@@ -702,24 +715,20 @@ static size_t file_into(rc_gc_head *local, int target)
     return n;
 }
 
-/* clear each (pinned: clear cannot kill it; it dies when unpinned), then
-   file them all at once.  They stay on a local list meanwhile, marked
-   GC_COLLECTING, so that nothing else moves them. */
-static void delete_garbage(rc_gc_head *unreachable, int target)
+/* clear each (pinned: clear cannot kill it; it dies when unpinned) onto
+   the local list `cleared`, where they stay, marked GC_COLLECTING, until
+   the pins are dropped: their deaths then unlink them from it without a
+   lock (untrack), and what survives is filed. */
+static void delete_garbage(rc_gc_head *unreachable, rc_gc_head *cleared)
 {
-    rc_gc_head cleared;
-    list_init(&cleared);
-    coll_lists[n_coll_lists++] = &cleared;      /* clear may walk */
     while (!list_empty(unreachable)) {
         rc_gc_head *g = unreachable->next;
         void *obj = rc_obj_of_gc(g);
-        list_move(g, &cleared);
+        list_move(g, cleared);
         const rc_type *t = rc_type_fast(obj);
         if (t->clear != NULL)
             t->clear(obj);
     }
-    n_coll_lists--;
-    file_into(&cleared, target);
 }
 
 /* RC_GC_DEBUG_SAVEALL: the garbage is kept instead of cleared: each object
@@ -779,7 +788,7 @@ static void print_debug_stats(int gen, size_t examined, size_t found,
 
 static size_t collect(int gen)
 {
-    rc_gc_head young, unreachable;
+    rc_gc_head young, unreachable, cleared;
     int target = gen < NGEN - 1 ? gen + 1 : NGEN - 1;
     rc_gc_head *old = &gens[target];
     int saveall = debug_flags & RC_GC_DEBUG_SAVEALL;
@@ -809,6 +818,7 @@ static size_t collect(int gen)
     size_t examined = 0;
     list_init(&young);
     list_init(&unreachable);
+    list_init(&cleared);
     for (int i = 0; i <= gen; i++) {
         examined += gen_size[i];
         list_merge(&gens[i], &young);
@@ -818,13 +828,14 @@ static size_t collect(int gen)
     atomic_store(&_rc_gc_active, 1);
     coll_lists[0] = &young;
     coll_lists[1] = &unreachable;
-    n_coll_lists = 2;
+    coll_lists[2] = &cleared;
+    n_coll_lists = 3;
 
     update_refs(&young);
     subtract_refs(&young);
-    move_unreachable(&young, &unreachable);
+    size_t n_unreachable = move_unreachable(&young, &unreachable);
     pins p = { pinned.v, 0, pinned.cap };
-    if (list_len(&unreachable) > p.cap) {
+    if (n_unreachable > p.cap) {
         /* no room for the pins: all of it waits for the next collection */
         for (rc_gc_head *g = unreachable.next; g != &unreachable; g = g->next)
             g->flags &= ~GC_UNREACHABLE;
@@ -856,7 +867,7 @@ static size_t collect(int gen)
         }
         found = list_len(&unreachable);
         if (!saveall)
-            delete_garbage(&unreachable, target);
+            delete_garbage(&unreachable, &cleared);
         else if (save_garbage(&unreachable, old, target, found) != 0) {
             /* nowhere to keep it: left alone, found again next time */
             for (rc_gc_head *g = unreachable.next; g != &unreachable; g = g->next)
@@ -866,8 +877,15 @@ static size_t collect(int gen)
         }
     }
 
-    /* survivors into the next generation */
+    /* drop the pins: the cleared garbage dies here, in this thread, off
+       our local lists */
+    for (size_t i = 0; i < p.n; i++)
+        rc_decref(p.v[i]);
+
+    /* survivors (and garbage that clear left alive) into the next
+       generation */
     n_coll_lists = 0;
+    file_into(&cleared, target);
     file_into(&young, target);
     if (gen == NGEN - 1) {
         old_lock();
@@ -877,11 +895,6 @@ static size_t collect(int gen)
     stats[gen].collections++;
     stats[gen].collected += found;
     atomic_store(&_rc_gc_active, 0);
-
-    /* drop the pins: the cleared garbage dies here, in this thread */
-    for (size_t i = 0; i < p.n; i++)
-        rc_decref(p.v[i]);
-
     tls_collector = 0;
     if (debug_flags & RC_GC_DEBUG_STATS)
         print_debug_stats(gen, examined, found, &t0);
@@ -999,6 +1012,15 @@ static int untrack(rc_gc_head *g, uint32_t mark)
     for (;;) {
         _rc_stw_crit_enter();
         uint32_t f = flags_load(g);
+        if ((f & GC_COLLECTING) && tls_collector) {
+            /* on a local list of the collection this thread runs: only
+               this thread touches those */
+            list_unlink(g);
+            g->next = g->prev = NULL;
+            flags_store(g, mark);
+            _rc_stw_crit_leave();
+            return 1;
+        }
         if (f & GC_NURSERY) {
             rc_gc_head *_Atomic *s = (rc_gc_head *_Atomic *)(intptr_t)g->gc_refs;
             int took;
