@@ -73,8 +73,11 @@
  * stores, and the block freed last is handed out next while still in the
  * processor cache.  A cache refills by taking a pool's free list, whole
  * when it fits under the cache's limit (pool->nfree says so in O(1)), else
- * its first `limit` blocks; past its limit it sends the older half back
- * to the pools, splicing runs of one pool at once.  Cached blocks count as
+ * its first `limit` blocks (from the head of the class queue, or from one
+ * of the next RC_QUEUE_LOOK pools that has free blocks before the head
+ * carves a fresh page, so that pools fill up before new pages are
+ * touched); past its limit it sends the older half back to the pools,
+ * splicing runs of one pool at once.  Cached blocks count as
  * used in their pools.  Another thread freeing a block batches it per pool
  * (heap->remote[], up to RC_REMOTE_BATCH) and pushes each batch onto
  * pool->thread_free with one CAS (no lock); the batch's head records its
@@ -162,6 +165,7 @@
 #define RC_DIRTY_MIN     16                         /* free pools always kept resident */
 #define RC_DIRTY_FRACTION 8                         /* ... or 1/8 of those in use */
 #define RC_HEAP_EMPTY_MAX 4                         /* empty pools a heap keeps */
+#define RC_QUEUE_LOOK    8                          /* pools a refill looks at before carving */
 #define RC_SPAN_CLASS    255                        /* pool->cls of a span */
 #define RC_SPAN_POOLS    16                         /* most pools in a span */
 #define RC_SPAN_MAX      (RC_SPAN_POOLS * RC_POOL_SIZE - RC_POOL_HEADER)
