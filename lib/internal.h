@@ -73,8 +73,11 @@
  * stores, and the block freed last is handed out next while still in the
  * processor cache.  A cache refills by taking a pool's free list, whole
  * when it fits under the cache's limit (pool->nfree says so in O(1)), else
- * its first `limit` blocks; past its limit it sends the older half back
- * to the pools, splicing runs of one pool at once.  Cached blocks count as
+ * its first `limit` blocks (from the head of the class queue, or from one
+ * of the next RC_QUEUE_LOOK pools that has free blocks before the head
+ * carves a fresh page, so that pools fill up before new pages are
+ * touched); past its limit it sends the older half back to the pools,
+ * splicing runs of one pool at once.  Cached blocks count as
  * used in their pools.  Another thread freeing a block batches it per pool
  * (heap->remote[], up to RC_REMOTE_BATCH) and pushes each batch onto
  * pool->thread_free with one CAS (no lock); the batch's head records its
@@ -123,6 +126,15 @@
  * oldest first.  A span's pools it never touched go back clean.  An arena
  * whose pools are all free and clean is unmapped (one spare arena is
  * kept).  So RSS follows the live data, and falls after a burst.
+ * Measured and not adopted (churn, spanx, larson, xthread peak RSS; 2
+ * threads on 2 cores): a free pool's resident pages counted per pool, and
+ * a size class reusing the lightest free pool or one it used before (no
+ * change: pools kept resident all fill in over time); a smaller dirty
+ * floor (8 or 4 pools), smaller heap empty caches (1 or 2) and class
+ * caches of 16 or 8 KiB (changes within the noise); a refill carving where
+ * an earlier use left pages resident (no change).  Returning more costs
+ * time: each madvise interrupts the other core and the pages fault back
+ * (RCMALLOC_RETAIN=4m halves spanx's peak RSS and triples its time).
  *
  * fork (init.c).  The prepare handler takes every global lock (the object
  * layer's first, then debug, heaps, abandoned list, arenas), parent and
@@ -162,6 +174,7 @@
 #define RC_DIRTY_MIN     16                         /* free pools always kept resident */
 #define RC_DIRTY_FRACTION 8                         /* ... or 1/8 of those in use */
 #define RC_HEAP_EMPTY_MAX 4                         /* empty pools a heap keeps */
+#define RC_QUEUE_LOOK    8                          /* pools a refill looks at before carving */
 #define RC_SPAN_CLASS    255                        /* pool->cls of a span */
 #define RC_SPAN_POOLS    16                         /* most pools in a span */
 #define RC_SPAN_MAX      (RC_SPAN_POOLS * RC_POOL_SIZE - RC_POOL_HEADER)

@@ -29,7 +29,11 @@
  *                         the half-empty ones before it takes new pools;
  *   LastBlocksFreedConcurrently
  *                         two threads race to free the last blocks of an
- *                         exited thread's pools: each pool goes back once.
+ *                         exited thread's pools: each pool goes back once;
+ *   PoolsFillBeforeFreshPages
+ *                         blocks freed into a thread's older pools are
+ *                         handed out again before its newest pool touches
+ *                         a page it has not used yet.
  *
  * Every hand-off between threads checks each block's contents (a pattern
  * derived from the block's identity) and the number of blocks.  Each test is
@@ -1103,4 +1107,80 @@ TEST_F(ThreadMemory, LastBlocksFreedConcurrently)
                         << describe(ref) << ")";
     EXPECT_EQ(more, 0) << "pools not given back (" << first_bad << "; after the first round: "
                        << describe(ref) << ")";
+}
+
+/* ---- 5. freed blocks are reused before fresh pages are touched --------------------- */
+
+/* A thread fills three pools of one class and starts a fourth (the newest,
+   where it carves: rcmalloc(7), "blocks are carved a page at a time"),
+   then frees all but one block of each of the three.  Its next blocks must
+   come from those three, not from pages of the fourth it never touched:
+   else every pool of a class ends up carved in full, whatever the live
+   data (measured: 13% of xthread's peak RSS). */
+TEST_F(ThreadMemory, PoolsFillBeforeFreshPages)
+{
+    const Api &api = surface();
+    const size_t kSize = 3000;                       /* class 3072: 21 a pool */
+    const size_t kPerPool = (kPool - 128) / 3072;
+    const size_t kPage = (size_t)sysconf(_SC_PAGESIZE);
+    on_thread([&] {
+        std::vector<char *> first;
+        for (size_t i = 0; i < 3 * kPerPool + 2 && !HasFailure(); i++) {
+            char *p = (char *)api.malloc_(kSize);
+            ASSERT_NE(p, nullptr);
+            memset(p, (int)(i & 0x7f) + 1, kSize);
+            first.push_back(p);
+        }
+        auto pool_of = [](const char *p) { return (uintptr_t)p & ~(uintptr_t)(kPool - 1); };
+        const uintptr_t newest = pool_of(first.back());
+        /* the newest pool's blocks so far, and where its carving got to */
+        uintptr_t carved = 0;
+        size_t in_newest = 0;
+        for (char *p : first)
+            if (pool_of(p) == newest) {
+                in_newest++;
+                carved = std::max(carved, ((uintptr_t)p + kSize + kPage - 1) & ~(uintptr_t)(kPage - 1));
+            }
+        if (in_newest != 2 || carved - newest > 2 * kPage)
+            GTEST_SKIP() << "the thread's newest pool was not a fresh one (" << in_newest
+                         << " of its blocks there): another test left pools of this class";
+        /* all but the first block of each older pool freed, by this thread */
+        std::vector<char *> kept;
+        std::vector<uintptr_t> seen;
+        size_t freed = 0;
+        for (char *p : first) {
+            uintptr_t pool = pool_of(p);
+            if (pool == newest || std::find(seen.begin(), seen.end(), pool) == seen.end()) {
+                seen.push_back(pool);
+                kept.push_back(p);
+            } else {
+                api.free_(p);
+                freed++;
+            }
+        }
+        ASSERT_GE(freed, 3 * (kPerPool - 1) - 2);
+        /* as many again, minus a few: none from a page of the newest pool
+           past what it had carved */
+        std::vector<char *> again;
+        size_t fresh_pages = 0;
+        for (size_t i = 0; i < freed - 4; i++) {
+            char *p = (char *)api.malloc_(kSize);
+            ASSERT_NE(p, nullptr);
+            memset(p, 0x55, kSize);
+            again.push_back(p);
+            fresh_pages += pool_of(p) == newest && (uintptr_t)p + kSize > carved;
+        }
+        EXPECT_EQ(fresh_pages, 0u) << "of " << again.size() << " blocks allocated after " << freed
+                                   << " were freed into older pools, " << fresh_pages
+                                   << " came from fresh pages of the newest pool";
+        for (size_t i = 0; i < kept.size(); i++) {
+            size_t idx = (size_t)(std::find(first.begin(), first.end(), kept[i]) - first.begin());
+            EXPECT_TRUE(kept[i][0] == (char)((idx & 0x7f) + 1) && kept[i][kSize - 1] == (char)((idx & 0x7f) + 1))
+                << "a kept block was overwritten";
+        }
+        for (char *p : again)
+            api.free_(p);
+        for (char *p : kept)
+            api.free_(p);
+    });
 }
