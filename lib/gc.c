@@ -946,8 +946,10 @@ static void collect_generations(void)
                promotion, so short-lived objects promoted in passing keep
                triggering scans of a large long-lived heap after they
                died) */
+            old_lock();     /* deaths change gen_size under it */
             size_t grown = gen_size[NGEN - 1] > long_lived_total
                          ? gen_size[NGEN - 1] - long_lived_total : 0;
+            old_unlock();
             if (i == NGEN - 1 && grown < long_lived_total / 4)
                 continue;
             collect_with_callbacks(i);
