@@ -11,6 +11,7 @@
  */
 #include "internal.h"
 #include "alloc.h"
+#include "prof.h"
 #include "track.h"
 
 #include <errno.h>
@@ -61,9 +62,8 @@ static void *checked_large_alloc(size_t size, size_t align, bool zero)
 
 /* ---- everything the fast paths do not take ----------------------------------- */
 
-static void *alloc_aligned(size_t size, size_t align, bool zero)
+static void *alloc_placed(size_t size, size_t align, bool zero)
 {
-    _rc_ensure_init();             /* the first request may be a large one */
     if (rc_unlikely(_rc_checked & RC_CHECK_DEBUG))
         return _rc_debug_malloc(size, align, zero);
     unsigned cls = align <= RC_ALIGN ? (size <= _rc_small_max ? _rc_class_of(size) : RC_NCLASSES)
@@ -81,6 +81,37 @@ static void *alloc_aligned(size_t size, size_t align, bool zero)
     if (_rc_span_fits(size, align))
         return _rc_span_alloc(size, align, zero);
     return _rc_large_malloc(size, align, zero);
+}
+
+/* Every new block but the fast paths' comes here: with the profiler on
+   (prof.h), all of them do. */
+static void *alloc_aligned(size_t size, size_t align, bool zero)
+{
+    _rc_ensure_init();             /* the first request may be a large one */
+    if (_rc_prof_due(size))
+        return _rc_prof_alloc(size, align, zero);
+    return alloc_placed(size, align, zero);
+}
+
+/* A block for realloc to move into, not counted by the profiler: realloc
+   counted its new size once already. */
+static void *realloc_target(size_t size)
+{
+    if (rc_likely(size - 1 < _rc_fast_max))
+        return fast_alloc_class(_rc_class_of(size));
+    return alloc_placed(size, 0, false);
+}
+
+/* realloc's move into a sampled block. */
+static RC_NOINLINE void *realloc_sampled(void *ptr, size_t size)
+{
+    void *q = _rc_prof_alloc(size, 0, false);
+    if (q == NULL)
+        return NULL;
+    size_t old = _rc_usable_size(ptr);
+    memcpy(q, ptr, old < size ? old : size);
+    fast_free(ptr);
+    return q;
 }
 
 void *_rc_malloc_generic(size_t size)
@@ -183,13 +214,16 @@ void *_rc_realloc(void *ptr, size_t size)
         _rc_free_generic(ptr);
         return q;
     }
+    /* To the profiler every realloc is an allocation of its new size. */
+    if (_rc_prof_due(size))
+        return realloc_sampled(ptr, size);
     if (!_rc_is_pool_block(ptr)) {
         size_t usable = _rc_large_usable(ptr);
         if (size <= usable && size >= usable / 4)
             return ptr;            /* fits: a growing buffer keeps its extent */
         if (size < usable && _rc_span_fits(size, 0)) {
             /* shrinking a large block a lot: move it to a pool or a span */
-            void *q = fast_alloc(size);
+            void *q = realloc_target(size);
             if (q == NULL)
                 return NULL;
             memcpy(q, ptr, size);
@@ -206,7 +240,7 @@ void *_rc_realloc(void *ptr, size_t size)
         return ptr;                /* still fits its class, or near enough */
     void *q;
     if (size <= bs)
-        q = fast_alloc(size);
+        q = realloc_target(size);
     else if (size > _rc_small_max / 2 && _rc_span_fits(size, 0))
         q = _rc_span_grown(size);
     else
@@ -214,7 +248,7 @@ void *_rc_realloc(void *ptr, size_t size)
            grown in small steps is copied every few steps, not every one,
            and growing buffers share a few classes' pools (a quarter of
            them) instead of leaving pages in every class they pass through */
-        q = fast_alloc(grown_size(size));
+        q = realloc_target(grown_size(size));
     if (q == NULL)
         return NULL;               /* errno is ENOMEM; ptr stays valid */
     memcpy(q, ptr, size < bs ? size : bs);

@@ -4,6 +4,7 @@
  * Main entry point: _rc_init_slow.
  */
 #include "internal.h"
+#include "prof.h"
 #include "track.h"
 
 #include <sched.h>
@@ -26,10 +27,12 @@ static void fork_prepare(void)
     _rc_abandoned_lock();
     _rc_arena_lock();
     _rc_large_lock();
+    _rc_prof_lock();
 }
 
 static void fork_parent(void)
 {
+    _rc_prof_unlock();
     _rc_large_unlock();
     _rc_arena_unlock();
     _rc_abandoned_unlock();
@@ -42,6 +45,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+    _rc_prof_fork_child();
     _rc_large_fork_child();
     _rc_arena_fork_child();
     _rc_abandoned_unlock();
@@ -94,7 +98,8 @@ void _rc_init_slow(void)
     if (rc_track_running())
         _rc_checked |= RC_CHECK_VALGRIND;
     _rc_map_value = _rc_checked ? RC_MAP_CHECKED : RC_MAP_FAST;
-    _rc_fast_max = _rc_checked ? 0 : _rc_small_max;
+    /* the profiler counts every allocation on the slow path (prof.h) */
+    _rc_fast_max = _rc_checked || _rc_opt.prof ? 0 : _rc_small_max;
     _rc_arena_init();
     if (pthread_key_create(&_rc_heap_key, _rc_heap_thread_done) != 0)
         _rc_fatal("rcmalloc: pthread_key_create failed\n");
@@ -116,10 +121,14 @@ void _rc_fini(void)
 __attribute__((constructor)) static void rc_constructor(void)
 {
     _rc_ensure_init();
+    if (_rc_opt.prof)
+        _rc_prof_start();          /* dlopens the unwinder: not from malloc */
 }
 
 __attribute__((destructor)) static void rc_destructor(void)
 {
     if (_rc_opt.stats)
         _rc_stats_print_fd(STDERR_FILENO);
+    if (_rc_prof_on)
+        _rc_prof_exit();
 }

@@ -455,6 +455,8 @@ typedef struct rc_options {
     long purge_delay_ms;/* RCMALLOC_PURGE_DELAY_MS */
     long large_decay_ms;/* RCMALLOC_LARGE_DECAY_MS */
     long large_cache;   /* RCMALLOC_LARGE_CACHE */
+    long prof;          /* RCMALLOC_PROF */
+    long prof_sample;   /* RCMALLOC_PROF_SAMPLE */
 } rc_options_t;
 extern rc_options_t _rc_opt;
 void _rc_options_init(void);

@@ -17,6 +17,7 @@
  * request, so a program that never makes one never pays for it.
  */
 #include "internal.h"
+#include "prof.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -104,7 +105,12 @@ RC_INLINE void large_ensure(void)
  * open-addressing set of the live ones, under one lock, costs nothing next
  * to what such a block costs; a free or realloc of a pointer not in it is
  * reported in one line and aborts, as glibc does.  The table is mmap'ed
- * (never through the allocator) and doubles at half full. */
+ * (never through the allocator) and doubles at half full.
+ *
+ * An entry is the pointer, plus LIVE_SAMPLED when the block carries a heap
+ * profile sample (prof.c serves sampled blocks, of any size, from here):
+ * the free that finds the pointer tells the profiler, and no other free
+ * ever has to. */
 
 static rc_lock_t live_lock = RC_LOCK_INIT;
 static uintptr_t *live_tab;            /* 0 empty, 1 deleted, else a pointer */
@@ -112,8 +118,9 @@ static size_t live_cap, live_used;     /* slots; slots not empty */
 
 #define LIVE_EMPTY   ((uintptr_t)0)
 #define LIVE_DELETED ((uintptr_t)1)
+#define LIVE_SAMPLED ((uintptr_t)8)    /* pointers are 16-byte aligned */
 
-static size_t live_hash(uintptr_t p)
+static size_t live_hash(uintptr_t p)    /* the LIVE_SAMPLED bit is shifted out */
 {
     return (size_t)((p >> 4) * 0x9E3779B97F4A7C15ull);
 }
@@ -150,34 +157,37 @@ static void live_put_locked(uintptr_t p)
 
 /* Record a block handed out.  False if the table cannot grow (the caller
    gives the block back and fails with ENOMEM). */
-static bool live_add(void *ptr)
+static bool live_add(void *ptr, uintptr_t sampled)
 {
     pthread_mutex_lock(&live_lock);
     bool ok = (live_used + 1) * 2 <= live_cap || live_grow_locked();
     if (ok)
-        live_put_locked((uintptr_t)ptr);
+        live_put_locked((uintptr_t)ptr | sampled);
     pthread_mutex_unlock(&live_lock);
     return ok;
 }
 
-/* Forget a block being freed; false if it was never handed out (or is
-   already free). */
-static bool live_remove(const void *ptr)
+/* Forget a block being freed: its entry, or 0 if it was never handed out
+   (or is already free).  A sampled block's sample is dropped here, before
+   jemalloc can hand the address out again (and another sample take it). */
+static uintptr_t live_remove(const void *ptr)
 {
-    bool found = false;
+    uintptr_t found = 0;
     pthread_mutex_lock(&live_lock);
     if (live_cap) {
         size_t mask = live_cap - 1, i = live_hash((uintptr_t)ptr) & mask;
         while (live_tab[i] != LIVE_EMPTY) {
-            if (live_tab[i] == (uintptr_t)ptr) {
+            if ((live_tab[i] & ~LIVE_SAMPLED) == (uintptr_t)ptr) {
+                found = live_tab[i];
                 live_tab[i] = LIVE_DELETED;
-                found = true;
                 break;
             }
             i = (i + 1) & mask;
         }
     }
     pthread_mutex_unlock(&live_lock);
+    if (rc_unlikely(found & LIVE_SAMPLED))
+        _rc_prof_forget(ptr);
     return found;
 }
 
@@ -206,7 +216,7 @@ static void *huge_reuse(size_t size)
     return NULL;
 }
 
-void *_rc_large_malloc(size_t size, size_t align, bool zero)
+static void *large_malloc(size_t size, size_t align, bool zero, uintptr_t sampled)
 {
     if (rc_unlikely(size > PTRDIFF_MAX || align > ((size_t)1 << 40))) {
         errno = ENOMEM;
@@ -221,13 +231,25 @@ void *_rc_large_malloc(size_t size, size_t align, bool zero)
                     (zero ? MALLOCX_ZERO : 0);
         p = rcje_mallocx(size ? size : 1, flags);
     }
-    if (rc_unlikely(p == NULL || !live_add(p))) {
+    if (rc_unlikely(p == NULL || !live_add(p, sampled))) {
         if (p)
             rcje_dallocx(p, large_flags);
         errno = ENOMEM;
         return NULL;
     }
     return p;
+}
+
+void *_rc_large_malloc(size_t size, size_t align, bool zero)
+{
+    return large_malloc(size, align, zero, 0);
+}
+
+/* A sampled block of any size (prof.c).  jemalloc aligns blocks of 8 bytes
+   and less to 8 only: they get 16. */
+void *_rc_large_malloc_sampled(size_t size, size_t align, bool zero)
+{
+    return large_malloc(size < RC_ALIGN ? RC_ALIGN : size, align, zero, LIVE_SAMPLED);
 }
 
 void *_rc_large_realloc(void *ptr, size_t size)
@@ -240,12 +262,13 @@ void *_rc_large_realloc(void *ptr, size_t size)
         not_ours("realloc", ptr);
     void *q = rcje_rallocx(ptr, size, large_flags);
     if (rc_unlikely(q == NULL)) {
-        live_add(ptr);      /* the old block is still the caller's (its slot
-                               was just freed: this cannot fail) */
+        live_add(ptr, 0);   /* the old block is still the caller's (its slot
+                               was just freed: this cannot fail; a sample it
+                               carried is gone) */
         errno = ENOMEM;
         return NULL;
     }
-    if (rc_unlikely(!live_add(q)))
+    if (rc_unlikely(!live_add(q, 0)))
         _rc_fatal("rcmalloc: realloc(): no memory to record the large block %p\n", q);
     return q;
 }

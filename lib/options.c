@@ -39,6 +39,10 @@ static const rc_option_desc_t options[] = {
       "how long freed large-block memory stays resident before it is returned (-1: never)" },
     { "RCMALLOC_LARGE_CACHE", &_rc_opt.large_cache, 256L << 20, 0, 1L << 40, "bytes",
       "largest freed huge block kept for reuse (one block; 0: none)" },
+    { "RCMALLOC_PROF", &_rc_opt.prof, 0, 0, 1, "",
+      "sampling heap profiler; profile written to RCMALLOC_PROF_PREFIX.<pid>.heap at exit" },
+    { "RCMALLOC_PROF_SAMPLE", &_rc_opt.prof_sample, 524288, 1, 1L << 40, "bytes",
+      "mean bytes allocated between two heap profile samples" },
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])

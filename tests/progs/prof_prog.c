@@ -1,0 +1,156 @@
+/*
+ * prof_prog -- allocation sites of known size for the heap profiler tests
+ * (tests/test_prof.sh), run under LD_PRELOAD with RCMALLOC_PROF=1.  Not
+ * linked with rcmalloc: google-pprof reads this very file's symbols.
+ *
+ *   prof_prog sites [DUMP]  keep_small holds 48 MiB in 64-byte blocks,
+ *                           keep_chunks 16 MiB in 64 KiB blocks, churn
+ *                           allocates and frees 1 GiB in passing; then
+ *                           rc_prof_dump(DUMP) if given
+ *   prof_prog threads DUMP  handed_over's 16 MiB are freed by another
+ *                           thread, kept_here's 8 MiB are not; then dump
+ *   prof_prog leaks         leak_one_way leaks 4 MiB, leak_another 12 MiB,
+ *                           tidy frees what it allocates
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MiB ((size_t)1 << 20)
+#define NOINLINE __attribute__((noinline))
+
+static void *volatile sink;   /* keeps the compiler from dropping blocks */
+
+/* the sites' blocks, kept here so that the sites allocate nothing else */
+static void *small[48 * MiB / 64], *chunks[16 * MiB / (64 * 1024)];
+
+static NOINLINE void keep_small(void)
+{
+    for (size_t i = 0; i < sizeof small / sizeof *small; i++) {
+        small[i] = malloc(64);
+        memset(small[i], 1, 8);
+    }
+}
+
+static NOINLINE void keep_chunks(void)
+{
+    for (size_t i = 0; i < sizeof chunks / sizeof *chunks; i++) {
+        chunks[i] = malloc(64 * 1024);
+        memset(chunks[i], 2, 64);
+    }
+}
+
+/* 1 GiB in blocks of 256 bytes to 256 KiB, each freed at once */
+static NOINLINE void churn(void)
+{
+    size_t total = 0;
+    for (unsigned i = 0; total < 1024 * MiB; i++) {
+        size_t size = (size_t)256 << (i % 11);
+        char *p = malloc(size);
+        p[0] = (char)i;
+        sink = p;
+        free(p);
+        total += size;
+    }
+}
+
+static int dump(const char *path)
+{
+    int (*rc_prof_dump)(const char *) =
+        (int (*)(const char *))dlsym(RTLD_DEFAULT, "rc_prof_dump");
+    if (rc_prof_dump == NULL) {
+        fprintf(stderr, "prof_prog: rc_prof_dump not found: not run with librcmalloc\n");
+        return 1;
+    }
+    if (rc_prof_dump(path) != 0) {
+        fprintf(stderr, "prof_prog: rc_prof_dump(%s): %s\n", path, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+static int sites(const char *path)
+{
+    keep_small();
+    keep_chunks();
+    churn();
+    return path ? dump(path) : 0;    /* the kept blocks are still allocated at exit */
+}
+
+#define HANDED 256
+static void *handed[HANDED];
+
+static NOINLINE void handed_over(void)
+{
+    for (int i = 0; i < HANDED; i++)
+        handed[i] = malloc(64 * 1024);
+}
+
+static NOINLINE void *kept_here(void)
+{
+    void **v = malloc(128 * sizeof *v);
+    for (int i = 0; i < 128; i++)
+        v[i] = malloc(64 * 1024);
+    return v;
+}
+
+static void *free_them(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < HANDED; i++)
+        free(handed[i]);
+    return NULL;
+}
+
+static int threads(const char *path)
+{
+    pthread_t t;
+    handed_over();
+    sink = kept_here();
+    if (pthread_create(&t, NULL, free_them, NULL) != 0 || pthread_join(t, NULL) != 0) {
+        fprintf(stderr, "prof_prog: thread failed\n");
+        return 1;
+    }
+    return dump(path);
+}
+
+static NOINLINE void leak_one_way(void)
+{
+    for (int i = 0; i < 64; i++)
+        sink = malloc(64 * 1024);
+}
+
+static NOINLINE void leak_another(void)
+{
+    for (int i = 0; i < 12 * 1024; i++)
+        sink = malloc(1024);
+}
+
+static NOINLINE void tidy(void)
+{
+    for (int i = 0; i < 4096; i++) {
+        void *p = malloc(4096);
+        sink = p;
+        free(p);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "";
+    if (strcmp(mode, "sites") == 0)
+        return sites(argc > 2 ? argv[2] : NULL);
+    if (strcmp(mode, "threads") == 0 && argc > 2)
+        return threads(argv[2]);
+    if (strcmp(mode, "leaks") == 0) {
+        leak_one_way();
+        leak_another();
+        tidy();
+        return 0;
+    }
+    fprintf(stderr, "usage: prof_prog sites [DUMP] | threads DUMP | leaks\n");
+    return 2;
+}
