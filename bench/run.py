@@ -19,6 +19,10 @@ Method
     mean of these ratios over the rows every shown allocator completed.
   * A probe checks which library `malloc` resolves to under each preload
     and the report says so when a preload did not take.
+  * ALLOC=rcmalloc-prof adds a column (only when named): rcmalloc with its
+    heap profiler on at the default rate (RCMALLOC_PROF=1, profiles written
+    to a temporary directory), never counted as a peer; a table shows its
+    time against plain rcmalloc's per allocator row.
   * One line answers whether CPython with PYTHONMALLOC=malloc on rcmalloc
     beats CPython with its own pymalloc on glibc (the python-malloc row's
     rcmalloc cell against the python-pymalloc row's glibc cell).
@@ -53,6 +57,7 @@ import threading
 import time
 
 SUBJECT = "rcmalloc"
+PROFILED = "rcmalloc-prof"     # rcmalloc with RCMALLOC_PROF=1: not a peer
 PEERS = [
     ("glibc", None),
     ("jemalloc", "libjemalloc.so.2"),
@@ -261,6 +266,8 @@ def machine_description(args, allocs, python):
     for name, path in allocs:
         if name == SUBJECT:
             lines.append((name, "%s (%s)" % (path or "not built", rcmalloc_version(args))))
+        elif name == PROFILED:
+            lines.append((name, "the same, with RCMALLOC_PROF=1"))
         elif name != "glibc":
             v = pkg_version(PEER_PACKAGES[name])
             real = os.path.realpath(path) if path else "missing"
@@ -465,7 +472,7 @@ def main():
             print("bench: " + notes[-1], file=sys.stderr)
             return 0
     # allocators: name -> preload path (None for glibc); missing ones noted
-    known = [SUBJECT] + [n for n, _ in PEERS]
+    known = [SUBJECT, PROFILED] + [n for n, _ in PEERS]
     for a in want_alloc:
         if a not in known:
             print("bench: unknown allocator %r (known: %s)" % (a, ", ".join(known)),
@@ -474,9 +481,9 @@ def main():
     allocs = []
     lib = os.path.abspath(args.lib) if args.lib else None
     for name in known:
-        if want_alloc and name not in want_alloc:
+        if want_alloc and name not in want_alloc or name == PROFILED and not want_alloc:
             continue
-        if name == SUBJECT:
+        if name in (SUBJECT, PROFILED):
             path = lib if lib and os.path.exists(lib) else None
             if not path:
                 notes.append("rcmalloc: %s not found (built with --disable-shared?): "
@@ -532,10 +539,14 @@ def main():
 
     # cells: (row, column) -> how to run it
     cells = {}
+    prof_dir = tempfile.TemporaryDirectory(prefix="rc-bench-prof.")
+    prof_env = {"RCMALLOC_PROF": "1",
+                "RCMALLOC_PROF_PREFIX": os.path.join(prof_dir.name, "bench")}
     for row in rows:
         if row.kind == "alloc":
             for name in available:
-                cells[(row.name, name)] = (row.prog, row.args, preload.get(name), row.env,
+                env = dict(row.env or {}, **prof_env) if name == PROFILED else row.env
+                cells[(row.name, name)] = (row.prog, row.args, preload.get(name), env,
                                            row.metric, row.mem_metric, True)
         else:
             for v in row.variants:
@@ -611,6 +622,7 @@ def main():
             "n": len(ok), "spread": (max(times) - min(times)) / med if med > 0 else 0.0,
         }
 
+    prof_dir.cleanup()
     elapsed = time.time() - t_start
     report = render(args, rows, available, allocs, summary, notes, python, quick, rounds,
                     scale, elapsed)
@@ -653,7 +665,7 @@ def alloc_ratios(row, available, summary, field):
     """Per-allocator ratio to the best peer for one allocator row."""
     vals = {a: summary[(row.name, a)][field] for a in available
             if summary.get((row.name, a), {}).get("status") == "ok"}
-    peers = {a: v for a, v in vals.items() if a != SUBJECT}
+    peers = {a: v for a, v in vals.items() if a not in (SUBJECT, PROFILED)}
     if not peers:
         return vals, {}, None
     best_peer = min(peers, key=peers.get)
@@ -817,6 +829,32 @@ def lifetime_table(rows, summary, lines):
     lines.append("")
 
 
+def profiler_table(rows, available, summary, lines):
+    """The heap profiler's cost: rcmalloc-prof's time over rcmalloc's."""
+    if PROFILED not in available or SUBJECT not in available:
+        return
+    lines.append("## Heap profiler cost (RCMALLOC_PROF=1, default rate; time ratio to "
+                 "rcmalloc)")
+    lines.append("")
+    lines.append("| workload | rcmalloc | rcmalloc-prof | ratio |")
+    lines.append("|---|---:|---:|---:|")
+    ratios = []
+    for row in (r for r in rows if r.kind == "alloc"):
+        a, b = summary.get((row.name, SUBJECT), {}), summary.get((row.name, PROFILED), {})
+        if a.get("status") != "ok" or b.get("status") != "ok":
+            lines.append("| %s | %s | %s | - |" % (row.name, a.get("status", "-"),
+                                                   b.get("status", "-")))
+            continue
+        r = b["time"] / a["time"] if a["time"] > 0 else float("nan")
+        ratios.append(r)
+        lines.append("| %s | %s | %s | %.3f |" % (row.name, fmt_time(a["time"]),
+                                                 fmt_time(b["time"]), r))
+    if ratios:
+        lines.append("| geometric mean (%d row%s) | | | %.3f |" % (
+            len(ratios), "" if len(ratios) == 1 else "s", geomean(ratios)))
+    lines.append("")
+
+
 def render(args, rows, available, allocs, summary, notes, python, quick, rounds, scale,
            elapsed):
     lines = ["# rcmalloc benchmark", ""]
@@ -844,6 +882,7 @@ def render(args, rows, available, allocs, summary, notes, python, quick, rounds,
     if py:
         lines.append(py)
         lines.append("")
+    profiler_table(rows, available, summary, lines)
     alloc_table(rows, available, summary, "mem_kb", fmt_mem,
                 "Memory (median peak RSS; frag: RSS after the refill; lower is better)", lines)
     lifetime_table(rows, summary, lines)
@@ -940,7 +979,7 @@ def readme_table(rows, available, summary):
         lines.append("| geometric mean (%d row%s) | | | %s | | | %s | |" % (
             n, "" if n == 1 else "s", ratio_cell(geomean(gm["time"])), ratio_cell(geomean(gm["mem_kb"]))))
     lines.append("")
-    peers = [a for a in available if a != SUBJECT]
+    peers = [a for a in available if a not in (SUBJECT, PROFILED)]
     lines.append("Ratio = rcmalloc / the best of %s in that row (below 1.00: rcmalloc beats "
                  "%s; **bold**: it loses). " % (
                      ", ".join(peers[:-1]) + " and " + peers[-1] if len(peers) > 1

@@ -11,6 +11,10 @@
  *                           thread, kept_here's 8 MiB are not; then dump
  *   prof_prog leaks         leak_one_way leaks 4 MiB, leak_another 12 MiB,
  *                           tidy frees what it allocates
+ *   prof_prog objects DUMP  make_objects keeps 8 MiB of rc objects (rc_new),
+ *                           make_buffers 8 MiB of malloc blocks; then dump
+ *
+ * sites writes DUMP.1 too, after keep_small: the base for a pprof diff.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -57,14 +61,19 @@ static NOINLINE void churn(void)
     }
 }
 
+static void *need(const char *name)
+{
+    void *f = dlsym(RTLD_DEFAULT, name);
+    if (f == NULL) {
+        fprintf(stderr, "prof_prog: %s not found: not run with librcmalloc\n", name);
+        exit(1);
+    }
+    return f;
+}
+
 static int dump(const char *path)
 {
-    int (*rc_prof_dump)(const char *) =
-        (int (*)(const char *))dlsym(RTLD_DEFAULT, "rc_prof_dump");
-    if (rc_prof_dump == NULL) {
-        fprintf(stderr, "prof_prog: rc_prof_dump not found: not run with librcmalloc\n");
-        return 1;
-    }
+    int (*rc_prof_dump)(const char *) = (int (*)(const char *))need("rc_prof_dump");
     if (rc_prof_dump(path) != 0) {
         fprintf(stderr, "prof_prog: rc_prof_dump(%s): %s\n", path, strerror(errno));
         return 1;
@@ -75,6 +84,12 @@ static int dump(const char *path)
 static int sites(const char *path)
 {
     keep_small();
+    if (path) {
+        char older[4096];
+        snprintf(older, sizeof older, "%s.1", path);
+        if (dump(older) != 0)
+            return 1;
+    }
     keep_chunks();
     churn();
     return path ? dump(path) : 0;    /* the kept blocks are still allocated at exit */
@@ -138,6 +153,30 @@ static NOINLINE void tidy(void)
     }
 }
 
+/* rc objects: struct rc_type's layout from rcmalloc.h (name, traverse,
+   clear, finalize), declared here because this program is not built
+   against the library. */
+typedef struct {
+    const char *name;
+    void *traverse, *clear, *finalize;
+} type_t;
+static const type_t blob_type = { "blob", NULL, NULL, NULL };
+static void *objects[8192], *buffers[8192];
+
+static NOINLINE void make_objects(void)
+{
+    void *(*rc_new)(const type_t *, size_t) =
+        (void *(*)(const type_t *, size_t))need("rc_new");
+    for (int i = 0; i < 8192; i++)
+        objects[i] = rc_new(&blob_type, 1024);
+}
+
+static NOINLINE void make_buffers(void)
+{
+    for (int i = 0; i < 8192; i++)
+        buffers[i] = malloc(1024);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -145,12 +184,17 @@ int main(int argc, char **argv)
         return sites(argc > 2 ? argv[2] : NULL);
     if (strcmp(mode, "threads") == 0 && argc > 2)
         return threads(argv[2]);
+    if (strcmp(mode, "objects") == 0 && argc > 2) {
+        make_objects();
+        make_buffers();
+        return dump(argv[2]);
+    }
     if (strcmp(mode, "leaks") == 0) {
         leak_one_way();
         leak_another();
         tidy();
         return 0;
     }
-    fprintf(stderr, "usage: prof_prog sites [DUMP] | threads DUMP | leaks\n");
+    fprintf(stderr, "usage: prof_prog sites [DUMP] | threads DUMP | leaks | objects DUMP\n");
     return 2;
 }
