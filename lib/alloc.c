@@ -83,18 +83,39 @@ static void *alloc_placed(size_t size, size_t align, bool zero)
     return _rc_large_malloc(size, align, zero);
 }
 
-/* Every new block but the fast paths' comes here: with the profiler on
-   (prof.h), all of them do. */
 static void *alloc_aligned(size_t size, size_t align, bool zero)
 {
     _rc_ensure_init();             /* the first request may be a large one */
-    if (_rc_prof_due(size))
+    if (_rc_prof_due(size))        /* the heap profiler (prof.h) */
         return _rc_prof_alloc(size, align, zero);
     return alloc_placed(size, align, zero);
 }
 
-/* A block for realloc to move into, not counted by the profiler: realloc
-   counted its new size once already. */
+/* The fast path's count ran out (alloc.h): sampled, or not after all. */
+void *_rc_malloc_counted_out(size_t size)
+{
+    if (_rc_prof_take(&_rc_heap_tls->prof_left, size))
+        return _rc_prof_alloc(size, 0, false);
+    return fast_alloc_class(_rc_class_of(size));
+}
+
+/* The fast path found its cache empty: refill, then count (the thread may
+   just have got its heap). */
+void *_rc_malloc_slow_counted(rc_heap_t *h, unsigned cls, size_t size)
+{
+    void *p = _rc_malloc_slow(h, cls);
+    if (p != NULL && _rc_prof_due(size)) {
+        void *q = _rc_prof_alloc(size, 0, false);
+        if (q != NULL) {
+            free_pool_block(p);
+            return q;
+        }
+    }
+    return p;
+}
+
+/* A block for realloc to move into, not counted by the heap profiler:
+   realloc counted its new size once already. */
 static void *realloc_target(size_t size)
 {
     if (rc_likely(size - 1 < _rc_fast_max))
@@ -159,7 +180,7 @@ void *_rc_calloc(size_t count, size_t size)
         return NULL;
     }
     if (rc_likely(total - 1 < _rc_fast_max)) {
-        void *p = fast_alloc_class(_rc_class_of(total));
+        void *p = fast_alloc_counted(_rc_class_of(total), total);
         if (p)
             memset(p, 0, total);
         return p;

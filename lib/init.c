@@ -98,8 +98,7 @@ void _rc_init_slow(void)
     if (rc_track_running())
         _rc_checked |= RC_CHECK_VALGRIND;
     _rc_map_value = _rc_checked ? RC_MAP_CHECKED : RC_MAP_FAST;
-    /* the profiler counts every allocation on the slow path (prof.h) */
-    _rc_fast_max = _rc_checked || _rc_opt.prof ? 0 : _rc_small_max;
+    _rc_fast_max = _rc_checked ? 0 : _rc_small_max;
     _rc_arena_init();
     if (pthread_key_create(&_rc_heap_key, _rc_heap_thread_done) != 0)
         _rc_fatal("rcmalloc: pthread_key_create failed\n");

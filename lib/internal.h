@@ -286,6 +286,8 @@ typedef struct rc_heap {
     struct rc_heap *next_all;      /* all live heaps (stats, fork) */
     struct rc_heap *prev_all;
     bool       live;               /* owned by a running thread */
+    int64_t    prof_left;          /* prof.h: bytes to the next heap-profile
+                                      sample (0 in a new heap: ask) */
 } rc_heap_t;
 
 /* ---- globals ------------------------------------------------------------ */

@@ -50,7 +50,7 @@
 #define PROF_STACKS    4096        /* bucket hash heads */
 
 bool _rc_prof_on;
-__thread int64_t _rc_prof_left;
+__thread int64_t _rc_prof_left_noheap; /* 0: a new thread's first block asks */
 static __thread uint64_t prof_rng;     /* 0 until the thread's first sample */
 static __thread bool prof_busy;        /* taking a stack: do not sample */
 
@@ -147,16 +147,22 @@ static int64_t next_interval(void)
     return (int64_t)(-prof_ln(u) * (double)prof_rate);
 }
 
-bool _rc_prof_take(size_t size)
+bool _rc_prof_take(int64_t *left, size_t size)
 {
-    if (rc_unlikely(prof_rng == 0)) {
-        /* the thread's first count: draw it, then count this block */
+    if (!_rc_prof_on) {
+        *left = INT64_MAX;             /* never again on this count */
+        return false;
+    }
+    int64_t n = (int64_t)(size & PTRDIFF_MAX);
+    if (rc_unlikely(prof_rng == 0))
         rng_seed();
-        _rc_prof_left = next_interval() - (int64_t)(size & PTRDIFF_MAX);
-        if (_rc_prof_left >= 0)
+    if (*left + n == 0) {
+        /* a new count (a new heap's is 0): draw it, then count this block */
+        *left = next_interval() - n;
+        if (*left >= 0)
             return false;
     }
-    _rc_prof_left = next_interval();
+    *left = next_interval();
     return !prof_busy;
 }
 
@@ -530,4 +536,9 @@ void _rc_prof_start(void)
     uintptr_t pcs[PROF_DEPTH];
     take_stack(pcs);               /* loads libgcc_s now, not in a sample */
     _rc_prof_on = true;
+    /* this thread's counts were turned off by its allocations so far (a
+       thread started before the profiler -- before this constructor -- is
+       not sampled) */
+    *_rc_prof_counter() = 0;
+    _rc_prof_left_noheap = 0;
 }

@@ -1,23 +1,26 @@
 /*
  * prof.h -- the sampling heap profiler's hooks (prof.c; SPEC 4.2).
  *
- * With RCMALLOC_PROF=1, _rc_fast_max is 0, so every allocation comes to
- * alloc.c's slow path, which counts its bytes down this thread's
- * _rc_prof_left; the allocation that takes it below zero is sampled: its
- * stack is recorded and it is served from the large side (large.c), whose
- * live set marks it, so that only the frees of sampled blocks -- which look
- * the pointer up there anyway -- ever reach the profiler.  Pool frees never
- * check anything, and with the profiler off the fast paths are unchanged.
+ * Every allocation counts its bytes down its thread's heap's prof_left: on
+ * the fast paths (alloc.h) that is one decrement and branch.  The one that
+ * takes it below zero goes out of line to _rc_prof_take, which, with the
+ * profiler on, decides whether to sample and draws the next count; with it
+ * off, sets the count to INT64_MAX, so that the branch is never taken
+ * again by that heap.  (A thread that has no heap yet counts on a
+ * thread-local count instead: the shared empty heap is never written.)  A sampled block is served from the large side
+ * (large.c), whose live set marks it, so that only the frees of sampled
+ * blocks -- which look the pointer up there anyway -- ever reach the
+ * profiler: pool frees never check anything.
  */
 #ifndef RC_PROF_H
 #define RC_PROF_H
 #include "internal.h"
 
 extern bool _rc_prof_on;                 /* sampling is running */
-extern __thread int64_t _rc_prof_left    /* bytes to this thread's next sample */
+extern __thread int64_t _rc_prof_left_noheap  /* the count before a heap */
     __attribute__((tls_model("initial-exec")));
 
-bool  _rc_prof_take(size_t size);        /* the count ran out: sample this one? */
+bool  _rc_prof_take(int64_t *left, size_t size); /* *left ran out: sample? */
 void *_rc_prof_alloc(size_t size, size_t align, bool zero);  /* a sampled block */
 void  _rc_prof_forget(const void *ptr);  /* a sampled block is freed */
 void  _rc_prof_start(void);              /* from the constructor */
@@ -26,15 +29,24 @@ void  _rc_prof_lock(void);               /* fork */
 void  _rc_prof_unlock(void);
 void  _rc_prof_fork_child(void);
 void *_rc_large_malloc_sampled(size_t size, size_t align, bool zero);  /* large.c */
+void *_rc_malloc_counted_out(size_t size);  /* alloc.c: the count ran out */
+void *_rc_malloc_slow_counted(rc_heap_t *h, unsigned cls, size_t size);
 
-/* Whether a new block of size bytes is sampled: with the profiler off, one
-   load and branch on the slow path; on, a decrement and branch more.  (Sizes
-   beyond PTRDIFF_MAX fail later anyway; masked, they cannot wrap the count.) */
+/* The calling thread's count. */
+RC_INLINE int64_t *_rc_prof_counter(void)
+{
+    rc_heap_t *h = _rc_heap_tls;
+    return h != &_rc_heap_empty ? &h->prof_left : &_rc_prof_left_noheap;
+}
+
+/* Off the fast paths: count a new block of size bytes (sizes beyond
+   PTRDIFF_MAX, which fail later anyway, are masked so that the count cannot
+   wrap); true if it is to be sampled. */
 RC_INLINE bool _rc_prof_due(size_t size)
 {
-    return rc_unlikely(_rc_prof_on) &&
-           rc_unlikely((_rc_prof_left -= (int64_t)(size & PTRDIFF_MAX)) < 0) &&
-           _rc_prof_take(size);
+    int64_t *left = _rc_prof_counter();
+    return rc_unlikely((*left -= (int64_t)(size & PTRDIFF_MAX)) < 0) &&
+           _rc_prof_take(left, size);
 }
 
 #endif
