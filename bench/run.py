@@ -939,7 +939,8 @@ def readme_table(rows, available, summary):
     rcmalloc's median time and peak RSS, the best peer's, and the two
     ratios side by side; then the geometric means and the CPython line."""
     arows = [r for r in rows if r.kind == "alloc"]
-    if not arows or SUBJECT not in available or len(available) < 2:
+    if not arows or SUBJECT not in available or \
+            not [a for a in available if a not in (SUBJECT, PROFILED)]:
         return None
     lines = [
         "| workload | rcmalloc time | best peer (time) | time ratio | rcmalloc peak RSS "

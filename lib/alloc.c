@@ -213,6 +213,31 @@ static size_t grown_size(size_t size)
     return p2 < _rc_small_max ? p2 : _rc_small_max;
 }
 
+static void *realloc_placed(void *ptr, size_t size);
+
+/* With the heap profiler on, every realloc is an allocation of its new size
+   (as jemalloc's profiler has it), sampled or not afresh whatever the block
+   was: the block that lives on was then sampled with the probability of a
+   block of its size, however it grew.  (Counting only what a block grows
+   by cannot be made unbiased: a block grows into room it was given without
+   a word to the allocator.)  A block that stays on the large side is
+   sampled where it is. */
+static RC_NOINLINE void *realloc_profiled(void *ptr, size_t size)
+{
+    bool sample = _rc_prof_due(size);
+    bool large = !_rc_is_pool_block(ptr);
+    if (large)
+        _rc_prof_forget(ptr);      /* the sample of its last allocation */
+    if (sample && !(large && !_rc_span_fits(size, 0)))
+        return realloc_sampled(ptr, size);
+    _rc_prof_quiet(true);          /* what a move allocates is this realloc's */
+    void *q = realloc_placed(ptr, size);
+    _rc_prof_quiet(false);
+    if (sample && q != NULL)
+        _rc_prof_sample_large(q, size);
+    return q;
+}
+
 void *_rc_realloc(void *ptr, size_t size)
 {
     if (ptr == NULL)
@@ -235,9 +260,14 @@ void *_rc_realloc(void *ptr, size_t size)
         _rc_free_generic(ptr);
         return q;
     }
-    /* To the profiler every realloc is an allocation of its new size. */
-    if (_rc_prof_due(size))
-        return realloc_sampled(ptr, size);
+    if (rc_unlikely(_rc_prof_on))
+        return realloc_profiled(ptr, size);
+    return realloc_placed(ptr, size);
+}
+
+/* realloc proper: ptr is a live block, size is not 0. */
+static void *realloc_placed(void *ptr, size_t size)
+{
     if (!_rc_is_pool_block(ptr)) {
         size_t usable = _rc_large_usable(ptr);
         if (size <= usable && size >= usable / 4)

@@ -23,6 +23,9 @@ extern __thread int64_t _rc_prof_left_noheap  /* the count before a heap */
 bool  _rc_prof_take(int64_t *left, size_t size); /* *left ran out: sample? */
 void *_rc_prof_alloc(size_t size, size_t align, bool zero);  /* a sampled block */
 void  _rc_prof_forget(const void *ptr);  /* a sampled block is freed */
+void  _rc_prof_sample_large(void *ptr, size_t size);  /* realloc, in place */
+void  _rc_prof_quiet(bool quiet);        /* while realloc moves: sample nothing */
+void  _rc_large_mark_sampled(const void *ptr);                   /* large.c */
 void  _rc_prof_start(void);              /* from the constructor */
 void  _rc_prof_exit(void);               /* the dump at exit */
 void  _rc_prof_lock(void);               /* fork */

@@ -197,8 +197,9 @@ TEST(ProfOn, SurfacesOnSampledBlocks)
     }
 #endif
     Totals after = dump_totals(scratch_dir() + "/after.heap");
-    /* all of it was freed: whatever was sampled left the profile again */
-    EXPECT_GT(after.alloc_objs - before.alloc_objs, 500);
+    /* most of it was sampled (a block of s bytes with probability
+       1 - exp(-s/64)), and all of it freed: the samples left again */
+    EXPECT_GT(after.alloc_objs - before.alloc_objs, 200);
     EXPECT_LE(after.inuse_objs, before.inuse_objs + 8);
 }
 

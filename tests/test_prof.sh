@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_prof.sh -- the heap profiler read back by google-pprof (SPEC 4.2):
 # known sites get their in-use bytes in the right proportions and nothing
-# goes to a site whose blocks were all freed; --inuse_objects,
+# goes to a site whose blocks were all freed; buffers grown by realloc
+# count at their size; --inuse_objects,
 # --alloc_space, --base and --svg; blocks freed by another thread leave the
 # profile; rc objects count under rc_new's callers; the rcmalloc wrapper's
 # --profile and --leaks reports, with and without google-pprof.
@@ -88,7 +89,11 @@ else
     echo "note: graphviz's dot not found; --svg not tried"
 fi
 
-# ---- threads, rc objects ---------------------------------------------------
+# ---- realloc, threads, rc objects ---------------------------------------------
+
+profiled grow grow.heap
+pprof_text grow.txt "$PROG" grow.heap
+within "$(flat grow.txt grow_buffers)" 29 35 "grow_buffers in use (MiB; 32 grown by realloc)"
 
 profiled threads threads.heap
 pprof_text threads.txt "$PROG" threads.heap

@@ -13,6 +13,8 @@
  *                           tidy frees what it allocates
  *   prof_prog objects DUMP  make_objects keeps 8 MiB of rc objects (rc_new),
  *                           make_buffers 8 MiB of malloc blocks; then dump
+ *   prof_prog grow DUMP     grow_buffers grows 16 buffers by realloc in 1000-byte
+ *                           steps to 2 MiB each (32 MiB), then dump
  *
  * sites writes DUMP.1 too, after keep_small: the base for a pprof diff.
  */
@@ -177,6 +179,17 @@ static NOINLINE void make_buffers(void)
         buffers[i] = malloc(1024);
 }
 
+static char *grown[16];
+
+static NOINLINE void grow_buffers(void)
+{
+    for (size_t size = 1000; size <= 2 * MiB; size += 1000)
+        for (int i = 0; i < 16; i++) {
+            grown[i] = realloc(grown[i], size);
+            grown[i][size - 1] = 1;
+        }
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -184,6 +197,10 @@ int main(int argc, char **argv)
         return sites(argc > 2 ? argv[2] : NULL);
     if (strcmp(mode, "threads") == 0 && argc > 2)
         return threads(argv[2]);
+    if (strcmp(mode, "grow") == 0 && argc > 2) {
+        grow_buffers();
+        return dump(argv[2]);
+    }
     if (strcmp(mode, "objects") == 0 && argc > 2) {
         make_objects();
         make_buffers();
@@ -195,6 +212,7 @@ int main(int argc, char **argv)
         tidy();
         return 0;
     }
-    fprintf(stderr, "usage: prof_prog sites [DUMP] | threads DUMP | leaks | objects DUMP\n");
+    fprintf(stderr, "usage: prof_prog sites [DUMP] | threads DUMP | leaks | objects DUMP"
+                    " | grow DUMP\n");
     return 2;
 }
