@@ -220,15 +220,18 @@ static void *realloc_placed(void *ptr, size_t size);
    was: the block that lives on was then sampled with the probability of a
    block of its size, however it grew.  (Counting only what a block grows
    by cannot be made unbiased: a block grows into room it was given without
-   a word to the allocator.)  A block that stays on the large side is
-   sampled where it is. */
+   a word to the allocator.)  A block of the large side that stays there
+   is sampled where it is, so that a buffer grown in steps is copied into
+   the large side at most once. */
 static RC_NOINLINE void *realloc_profiled(void *ptr, size_t size)
 {
     bool sample = _rc_prof_due(size);
     bool large = !_rc_is_pool_block(ptr);
     if (large)
         _rc_prof_forget(ptr);      /* the sample of its last allocation */
-    if (sample && !(large && !_rc_span_fits(size, 0)))
+    /* realloc_placed moves a large block to a pool or span only when it
+       shrinks to under a quarter */
+    if (sample && !(large && (size >= _rc_large_usable(ptr) / 4 || !_rc_span_fits(size, 0))))
         return realloc_sampled(ptr, size);
     _rc_prof_quiet(true);          /* what a move allocates is this realloc's */
     void *q = realloc_placed(ptr, size);
@@ -281,7 +284,9 @@ static void *realloc_placed(void *ptr, size_t size)
             _rc_large_free(ptr);
             return q;
         }
-        return _rc_large_realloc(ptr, size);
+        /* a block of span size here (heap-profile samples, odd alignments)
+           gets room to double, as a span would */
+        return _rc_large_realloc(ptr, _rc_span_fits(size, 0) ? _rc_pow2_above(size) : size);
     }
     rc_pool_t *pool = _rc_pool_of(ptr);
     if (pool->cls == RC_SPAN_CLASS)

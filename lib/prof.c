@@ -13,14 +13,16 @@
  * allocation patterns).
  *
  * What is recorded.  A sample's call stack, without the allocator's own
- * frames, and its requested size go to a bucket per (stack, size); the
- * block's address goes to a table of live samples, from which its free --
- * in whatever thread -- removes it.  A dump writes each bucket's raw sample
- * counts, in use and allocated since start, in gperftools' heap profile
- * format with "heap_v2/<rate>": pprof itself weighs each line by
- * 1/(1 - exp(-s/rate)) for the line's mean size s, which is the exact
- * weight of every sample in it because a bucket holds one size.  (Sizes of
- * 16 rates and more share a bucket: their weight is 1 to seven digits.)
+ * frames, and its requested size go to a bucket per (stack, size class);
+ * the block's address goes to a table of live samples, from which its free
+ * -- in whatever thread -- removes it.  A dump writes each bucket's raw
+ * sample counts, in use and allocated since start, in gperftools' heap
+ * profile format with "heap_v2/<rate>": pprof itself weighs each line by
+ * 1/(1 - exp(-s/rate)) for the line's mean size s.  The classes are eighths
+ * of a power of two, so that weight is within a fraction of a percent of
+ * each sample's own (and exactly right for blocks much smaller than the
+ * rate, whose weighted bytes are the rate whatever their size); sizes of 16
+ * rates and more share a class: their weight is 1 to seven digits.
  *
  * Stacks.  libunwind's unw_backtrace (Debian's libunwind8), loaded with
  * dlopen when the profiler starts, so that a process that does not profile
@@ -281,9 +283,20 @@ static uint64_t stack_hash(const uintptr_t *pcs, unsigned depth, size_t size_key
     return splitmix(h);
 }
 
+/* A size's class: its top four bits and its magnitude. */
+static size_t size_key(size_t size)
+{
+    if (size >= (size_t)prof_rate * 16)
+        return SIZE_MAX;
+    if (size < 16)
+        return size;
+    unsigned shift = 60 - (unsigned)__builtin_clzll((unsigned long long)size);
+    return (size >> shift) << shift;
+}
+
 static prof_bucket_t *bucket_locked(const uintptr_t *pcs, unsigned depth, size_t size)
 {
-    size_t key = size < (size_t)prof_rate * 16 ? size : SIZE_MAX;
+    size_t key = size_key(size);
     uint64_t h = stack_hash(pcs, depth, key);
     prof_bucket_t **head = &stacks[h % PROF_STACKS], *b;
     for (b = *head; b; b = b->next)
