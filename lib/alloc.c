@@ -215,29 +215,36 @@ static size_t grown_size(size_t size)
 
 static void *realloc_placed(void *ptr, size_t size);
 
+/* A block of a size-class pool (not a span, not the large side): its free
+   never reaches the heap profiler. */
+static bool _rc_is_small_block(const void *ptr)
+{
+    return _rc_is_pool_block(ptr) && _rc_pool_of(ptr)->cls != RC_SPAN_CLASS;
+}
+
 /* With the heap profiler on, every realloc is an allocation of its new size
    (as jemalloc's profiler has it), sampled or not afresh whatever the block
    was: the block that lives on was then sampled with the probability of a
    block of its size, however it grew.  (Counting only what a block grows
    by cannot be made unbiased: a block grows into room it was given without
-   a word to the allocator.)  A block of the large side that stays there
-   is sampled where it is, so that a buffer grown in steps is copied into
-   the large side at most once. */
+   a word to the allocator.)  Spans and blocks of the large side, whose
+   frees tell the profiler, are sampled where realloc leaves them; a pool
+   block is moved to be sampled. */
 static RC_NOINLINE void *realloc_profiled(void *ptr, size_t size)
 {
     bool sample = _rc_prof_due(size);
-    bool large = !_rc_is_pool_block(ptr);
-    if (large)
+    if (!_rc_is_small_block(ptr))
         _rc_prof_forget(ptr);      /* the sample of its last allocation */
-    /* realloc_placed moves a large block to a pool or span only when it
-       shrinks to under a quarter */
-    if (sample && !(large && (size >= _rc_large_usable(ptr) / 4 || !_rc_span_fits(size, 0))))
+    else if (sample)
         return realloc_sampled(ptr, size);
     _rc_prof_quiet(true);          /* what a move allocates is this realloc's */
     void *q = realloc_placed(ptr, size);
     _rc_prof_quiet(false);
-    if (sample && q != NULL)
-        _rc_prof_sample_large(q, size);
+    if (sample && q != NULL) {
+        if (_rc_is_small_block(q))
+            return realloc_sampled(q, size);   /* it shrank into a pool */
+        _rc_prof_sample_at(q, size);
+    }
     return q;
 }
 
@@ -284,9 +291,18 @@ static void *realloc_placed(void *ptr, size_t size)
             _rc_large_free(ptr);
             return q;
         }
-        /* a block of span size here (heap-profile samples, odd alignments)
-           gets room to double, as a span would */
-        return _rc_large_realloc(ptr, _rc_span_fits(size, 0) ? _rc_pow2_above(size) : size);
+        if (size > usable && _rc_span_fits(size, 0)) {
+            /* a small block here (a heap-profile sample, an odd alignment)
+               growing: into a span with room to double, as a pool block's
+               would, not up jemalloc's classes one copy at a time */
+            void *q = _rc_span_grown(size);
+            if (q == NULL)
+                return NULL;
+            memcpy(q, ptr, usable);
+            _rc_large_free(ptr);
+            return q;
+        }
+        return _rc_large_realloc(ptr, size);
     }
     rc_pool_t *pool = _rc_pool_of(ptr);
     if (pool->cls == RC_SPAN_CLASS)

@@ -24,6 +24,11 @@
  * rate, whose weighted bytes are the rate whatever their size); sizes of 16
  * rates and more share a class: their weight is 1 to seven digits.
  *
+ * Where sampled blocks live.  Of span size, in a span, whose free (a slow
+ * path already) asks the profiler while it is on; of any other size, on
+ * the large side (jemalloc), whose live set marks them: their free looks
+ * the pointer up anyway.  A pool block's free never checks anything.
+ *
  * Stacks.  libunwind's unw_backtrace (Debian's libunwind8), loaded with
  * dlopen when the profiler starts, so that a process that does not profile
  * never maps it: measured, 0.17 us for 5 frames and 0.8 us for 15, against
@@ -92,6 +97,11 @@ static rc_lock_t prof_lock = RC_LOCK_INIT;
 static prof_bucket_t *stacks[PROF_STACKS];
 static prof_sample_t **samples;        /* chained by address */
 static size_t samples_cap, samples_used;
+/* Live samples per hash of their address, read without the lock: a span's
+   or a large block's free, or realloc, asks the table only when its count
+   is not zero. */
+#define PROF_HINTS 4096
+static _Atomic uint32_t hints[PROF_HINTS];
 static prof_sample_t *sample_free;     /* recycled records */
 static char *mem_next, *mem_end;       /* bump allocation from mmap'ed chunks */
 
@@ -316,6 +326,11 @@ static prof_bucket_t *bucket_locked(const uintptr_t *pcs, unsigned depth, size_t
     return b;
 }
 
+static size_t hint_of(uintptr_t ptr)
+{
+    return (size_t)((ptr >> 4) * 0x9E3779B97F4A7C15ull >> 52) & (PROF_HINTS - 1);
+}
+
 static size_t sample_slot(uintptr_t ptr)
 {
     return (size_t)(((ptr >> 4) * 0x9E3779B97F4A7C15ull) >> 20) & (samples_cap - 1);
@@ -361,6 +376,7 @@ static void record(void *ptr, size_t size, const uintptr_t *pcs, unsigned depth)
         s->next = *head;
         *head = s;
         samples_used++;
+        atomic_fetch_add_explicit(&hints[hint_of(s->ptr)], 1, memory_order_relaxed);
     } else if (s) {
         s->next = sample_free;     /* out of memory: this sample is lost */
         sample_free = s;
@@ -372,7 +388,11 @@ void *_rc_prof_alloc(size_t size, size_t align, bool zero)
 {
     uintptr_t pcs[PROF_DEPTH + 1];
     unsigned depth = take_stack(pcs);
-    void *p = _rc_large_malloc_sampled(size, align, zero);
+    /* span sizes stay spans (their free tells us, span.c); the rest goes
+       to the large side, whose live set marks it */
+    void *p = size > _rc_small_max && _rc_span_fits(size, align)
+                  ? _rc_span_alloc(size, align, zero)
+                  : _rc_large_malloc_sampled(size, align, zero);
     if (p)
         record(p, size, pcs, depth);
     return p;
@@ -392,23 +412,29 @@ static void unlink_locked(uintptr_t ptr)
             s->next = sample_free;
             sample_free = s;
             samples_used--;
+            atomic_fetch_sub_explicit(&hints[hint_of(ptr)], 1, memory_order_relaxed);
             return;
         }
 }
 
 void _rc_prof_forget(const void *ptr)
 {
+    /* a sample at ptr was recorded before ptr was handed out, so this
+       thread sees its count */
+    if (atomic_load_explicit(&hints[hint_of((uintptr_t)ptr)], memory_order_relaxed) == 0)
+        return;
     pthread_mutex_lock(&prof_lock);
     unlink_locked((uintptr_t)ptr);
     pthread_mutex_unlock(&prof_lock);
 }
 
-/* A block of the large side sampled where it is (realloc). */
-void _rc_prof_sample_large(void *ptr, size_t size)
+/* A span or a block of the large side sampled where it is (realloc). */
+void _rc_prof_sample_at(void *ptr, size_t size)
 {
     uintptr_t pcs[PROF_DEPTH + 1];
     unsigned depth = take_stack(pcs);
-    _rc_large_mark_sampled(ptr);
+    if (!_rc_is_pool_block(ptr))
+        _rc_large_mark_sampled(ptr);
     record(ptr, size, pcs, depth);
 }
 

@@ -7,7 +7,9 @@
  * profiler on, decides whether to sample and draws the next count; with it
  * off, sets the count to INT64_MAX, so that the branch is never taken
  * again by that heap.  (A thread that has no heap yet counts on a
- * thread-local count instead: the shared empty heap is never written.)  A sampled block is served from the large side
+ * thread-local count instead: the shared empty heap is never written.)
+ * A sampled block of span size is a span, whose free asks the profiler
+ * while it is on (span.c); any other is served from the large side
  * (large.c), whose live set marks it, so that only the frees of sampled
  * blocks -- which look the pointer up there anyway -- ever reach the
  * profiler: pool frees never check anything.
@@ -23,7 +25,7 @@ extern __thread int64_t _rc_prof_left_noheap  /* the count before a heap */
 bool  _rc_prof_take(int64_t *left, size_t size); /* *left ran out: sample? */
 void *_rc_prof_alloc(size_t size, size_t align, bool zero);  /* a sampled block */
 void  _rc_prof_forget(const void *ptr);  /* a sampled block is freed */
-void  _rc_prof_sample_large(void *ptr, size_t size);  /* realloc, in place */
+void  _rc_prof_sample_at(void *ptr, size_t size);  /* realloc: where it is */
 void  _rc_prof_quiet(bool quiet);        /* while realloc moves: sample nothing */
 void  _rc_large_mark_sampled(const void *ptr);                   /* large.c */
 void  _rc_prof_start(void);              /* from the constructor */
