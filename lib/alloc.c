@@ -282,23 +282,17 @@ static void *realloc_placed(void *ptr, size_t size)
         size_t usable = _rc_large_usable(ptr);
         if (size <= usable && size >= usable / 4)
             return ptr;            /* fits: a growing buffer keeps its extent */
-        if (size < usable && _rc_span_fits(size, 0)) {
-            /* shrinking a large block a lot: move it to a pool or a span */
-            void *q = realloc_target(size);
+        if (_rc_span_fits(size, 0)) {
+            /* shrinking a large block a lot: to a pool or a span; a small
+               block here (a heap-profile sample, an odd alignment) growing:
+               as a pool block would, not up jemalloc's classes one copy at
+               a time */
+            void *q = size < usable                ? realloc_target(size)
+                      : size > _rc_small_max / 2 ? _rc_span_grown(size)
+                                                 : realloc_target(grown_size(size));
             if (q == NULL)
                 return NULL;
-            memcpy(q, ptr, size);
-            _rc_large_free(ptr);
-            return q;
-        }
-        if (size > usable && _rc_span_fits(size, 0)) {
-            /* a small block here (a heap-profile sample, an odd alignment)
-               growing: into a span with room to double, as a pool block's
-               would, not up jemalloc's classes one copy at a time */
-            void *q = _rc_span_grown(size);
-            if (q == NULL)
-                return NULL;
-            memcpy(q, ptr, usable);
+            memcpy(q, ptr, size < usable ? size : usable);
             _rc_large_free(ptr);
             return q;
         }
