@@ -213,7 +213,7 @@ static size_t grown_size(size_t size)
     return p2 < _rc_small_max ? p2 : _rc_small_max;
 }
 
-static void *realloc_placed(void *ptr, size_t size);
+RC_INLINE void *realloc_placed(void *ptr, size_t size);
 
 /* A block of a size-class pool (not a span, not the large side): its free
    never reaches the heap profiler. */
@@ -275,8 +275,9 @@ void *_rc_realloc(void *ptr, size_t size)
     return realloc_placed(ptr, size);
 }
 
-/* realloc proper: ptr is a live block, size is not 0. */
-static void *realloc_placed(void *ptr, size_t size)
+/* realloc proper: ptr is a live block, size is not 0.  Inlined: a call
+   here cost the realloc row 7% of its instructions. */
+RC_INLINE void *realloc_placed(void *ptr, size_t size)
 {
     if (!_rc_is_pool_block(ptr)) {
         size_t usable = _rc_large_usable(ptr);
