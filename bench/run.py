@@ -19,6 +19,10 @@ Method
     mean of these ratios over the rows every shown allocator completed.
   * A probe checks which library `malloc` resolves to under each preload
     and the report says so when a preload did not take.
+  * ALLOC=rcmalloc-prof adds a column (only when named): rcmalloc with its
+    heap profiler on at the default rate (RCMALLOC_PROF=1, profiles written
+    to a temporary directory), never counted as a peer; a table shows its
+    time against plain rcmalloc's per allocator row.
   * One line answers whether CPython with PYTHONMALLOC=malloc on rcmalloc
     beats CPython with its own pymalloc on glibc (the python-malloc row's
     rcmalloc cell against the python-pymalloc row's glibc cell).
@@ -56,7 +60,9 @@ SUBJECT = "rcmalloc"
 # rcmalloc in another mode: the same library with these variables set.  Run
 # only when named in ALLOC (e.g. ALLOC=rcmalloc,rcmalloc-secure), and never
 # a peer: its ratio to the best peer is shown, but it is not one.
-SUBJECT_MODES = {"rcmalloc-secure": {"RCMALLOC_SECURE": "1"}}
+PROFILED = "rcmalloc-prof"     # with RCMALLOC_PROF=1 (and a temporary prefix)
+SUBJECT_MODES = {"rcmalloc-secure": {"RCMALLOC_SECURE": "1"},
+                 PROFILED: {"RCMALLOC_PROF": "1"}}
 PEERS = [
     ("glibc", None),
     ("jemalloc", "libjemalloc.so.2"),
@@ -551,10 +557,15 @@ def main():
 
     # cells: (row, column) -> how to run it
     cells = {}
+    prof_dir = tempfile.TemporaryDirectory(prefix="rc-bench-prof.")
+    prof_env = {"RCMALLOC_PROF": "1",
+                "RCMALLOC_PROF_PREFIX": os.path.join(prof_dir.name, "bench")}
     for row in rows:
         if row.kind == "alloc":
             for name in available:
                 env = dict(row.env or {}, **SUBJECT_MODES.get(name, {}))
+                if name == PROFILED:
+                    env.update(prof_env)
                 cells[(row.name, name)] = (row.prog, row.args, preload.get(name), env,
                                            row.metric, row.mem_metric, True)
         else:
@@ -631,6 +642,7 @@ def main():
             "n": len(ok), "spread": (max(times) - min(times)) / med if med > 0 else 0.0,
         }
 
+    prof_dir.cleanup()
     elapsed = time.time() - t_start
     report = render(args, rows, available, allocs, summary, notes, python, quick, rounds,
                     scale, elapsed)
@@ -837,6 +849,32 @@ def lifetime_table(rows, summary, lines):
     lines.append("")
 
 
+def profiler_table(rows, available, summary, lines):
+    """The heap profiler's cost: rcmalloc-prof's time over rcmalloc's."""
+    if PROFILED not in available or SUBJECT not in available:
+        return
+    lines.append("## Heap profiler cost (RCMALLOC_PROF=1, default rate; time ratio to "
+                 "rcmalloc)")
+    lines.append("")
+    lines.append("| workload | rcmalloc | rcmalloc-prof | ratio |")
+    lines.append("|---|---:|---:|---:|")
+    ratios = []
+    for row in (r for r in rows if r.kind == "alloc"):
+        a, b = summary.get((row.name, SUBJECT), {}), summary.get((row.name, PROFILED), {})
+        if a.get("status") != "ok" or b.get("status") != "ok":
+            lines.append("| %s | %s | %s | - |" % (row.name, a.get("status", "-"),
+                                                   b.get("status", "-")))
+            continue
+        r = b["time"] / a["time"] if a["time"] > 0 else float("nan")
+        ratios.append(r)
+        lines.append("| %s | %s | %s | %.3f |" % (row.name, fmt_time(a["time"]),
+                                                 fmt_time(b["time"]), r))
+    if ratios:
+        lines.append("| geometric mean (%d row%s) | | | %.3f |" % (
+            len(ratios), "" if len(ratios) == 1 else "s", geomean(ratios)))
+    lines.append("")
+
+
 def render(args, rows, available, allocs, summary, notes, python, quick, rounds, scale,
            elapsed):
     lines = ["# rcmalloc benchmark", ""]
@@ -864,6 +902,7 @@ def render(args, rows, available, allocs, summary, notes, python, quick, rounds,
     if py:
         lines.append(py)
         lines.append("")
+    profiler_table(rows, available, summary, lines)
     alloc_table(rows, available, summary, "mem_kb", fmt_mem,
                 "Memory (median peak RSS; frag: RSS after the refill; lower is better)", lines)
     lifetime_table(rows, summary, lines)

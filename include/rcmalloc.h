@@ -41,6 +41,11 @@ RC_API int    rc_posix_memalign(void **out, size_t alignment, size_t size);
 RC_API size_t rc_usable_size(const void *ptr);
 /* Human-readable statistics, per size class, then totals. */
 RC_API void   rc_stats_print(FILE *out);
+/* Heap profile (RCMALLOC_PROF=1): write the sampled live and allocated
+   bytes per call stack to path, in gperftools' format for google-pprof;
+   NULL names <RCMALLOC_PROF_PREFIX>.<pid>.<n>.heap.  0, or -1 with errno:
+   EINVAL when profiling is off, else open(2)'s or write(2)'s error. */
+RC_API int    rc_prof_dump(const char *path);
 
 /* ---- object lifetime ------------------------------------------------------ */
 

@@ -11,6 +11,7 @@
  */
 #include "internal.h"
 #include "alloc.h"
+#include "prof.h"
 #include "track.h"
 
 #include <errno.h>
@@ -81,9 +82,8 @@ static void *checked_large_alloc(size_t size, size_t align, bool zero)
 
 /* ---- everything the fast paths do not take ----------------------------------- */
 
-static void *alloc_aligned(size_t size, size_t align, bool zero)
+static void *alloc_placed(size_t size, size_t align, bool zero)
 {
-    _rc_ensure_init();             /* the first request may be a large one */
     if (rc_unlikely(_rc_checked & RC_CHECK_DEBUG))
         return _rc_debug_malloc(size, align, zero);
     if (rc_unlikely(_rc_checked & RC_CHECK_SECURE))
@@ -103,6 +103,58 @@ static void *alloc_aligned(size_t size, size_t align, bool zero)
     if (_rc_span_fits(size, align))
         return _rc_span_alloc(size, align, zero);
     return _rc_large_malloc(size, align, zero);
+}
+
+static void *alloc_aligned(size_t size, size_t align, bool zero)
+{
+    _rc_ensure_init();             /* the first request may be a large one */
+    if (_rc_prof_due(size))        /* the heap profiler (prof.h) */
+        return _rc_prof_alloc(size, align, zero);
+    return alloc_placed(size, align, zero);
+}
+
+/* The fast path's count ran out (alloc.h): sampled, or not after all. */
+void *_rc_malloc_counted_out(size_t size)
+{
+    if (_rc_prof_take(&_rc_heap_tls->prof_left, size))
+        return _rc_prof_alloc(size, 0, false);
+    return fast_alloc_class(_rc_class_of(size));
+}
+
+/* The fast path found its cache empty: refill, then count (the thread may
+   just have got its heap). */
+void *_rc_malloc_slow_counted(rc_heap_t *h, unsigned cls, size_t size)
+{
+    void *p = _rc_malloc_slow(h, cls);
+    if (p != NULL && _rc_prof_due(size)) {
+        void *q = _rc_prof_alloc(size, 0, false);
+        if (q != NULL) {
+            free_pool_block(p);
+            return q;
+        }
+    }
+    return p;
+}
+
+/* A block for realloc to move into, not counted by the heap profiler:
+   realloc counted its new size once already. */
+static void *realloc_target(size_t size)
+{
+    if (rc_likely(size - 1 < _rc_fast_max))
+        return fast_alloc_class(_rc_class_of(size));
+    return alloc_placed(size, 0, false);
+}
+
+/* realloc's move into a sampled block. */
+static RC_NOINLINE void *realloc_sampled(void *ptr, size_t size)
+{
+    void *q = _rc_prof_alloc(size, 0, false);
+    if (q == NULL)
+        return NULL;
+    size_t old = _rc_usable_size(ptr);
+    memcpy(q, ptr, old < size ? old : size);
+    fast_free(ptr);
+    return q;
 }
 
 void *_rc_malloc_generic(size_t size)
@@ -153,7 +205,7 @@ void *_rc_calloc(size_t count, size_t size)
         return NULL;
     }
     if (rc_likely(total - 1 < _rc_fast_max)) {
-        void *p = fast_alloc_class(_rc_class_of(total));
+        void *p = fast_alloc_counted(_rc_class_of(total), total);
         if (p)
             memset(p, 0, total);
         return p;
@@ -193,6 +245,41 @@ static size_t grown_size(size_t size)
     return p2 < _rc_small_max ? p2 : _rc_small_max;
 }
 
+RC_INLINE void *realloc_placed(void *ptr, size_t size);
+
+/* A block of a size-class pool (not a span, not the large side): its free
+   never reaches the heap profiler. */
+static bool _rc_is_small_block(const void *ptr)
+{
+    return _rc_is_pool_block(ptr) && _rc_pool_of(ptr)->cls != RC_SPAN_CLASS;
+}
+
+/* With the heap profiler on, every realloc is an allocation of its new size
+   (as jemalloc's profiler has it), sampled or not afresh whatever the block
+   was: the block that lives on was then sampled with the probability of a
+   block of its size, however it grew.  (Counting only what a block grows
+   by cannot be made unbiased: a block grows into room it was given without
+   a word to the allocator.)  Spans and blocks of the large side, whose
+   frees tell the profiler, are sampled where realloc leaves them; a pool
+   block is moved to be sampled. */
+static RC_NOINLINE void *realloc_profiled(void *ptr, size_t size)
+{
+    bool sample = _rc_prof_due(size);
+    if (!_rc_is_small_block(ptr))
+        _rc_prof_forget(ptr);      /* the sample of its last allocation */
+    else if (sample)
+        return realloc_sampled(ptr, size);
+    _rc_prof_quiet(true);          /* what a move allocates is this realloc's */
+    void *q = realloc_placed(ptr, size);
+    _rc_prof_quiet(false);
+    if (sample && q != NULL) {
+        if (_rc_is_small_block(q))
+            return realloc_sampled(q, size);   /* it shrank into a pool */
+        _rc_prof_sample_at(q, size);
+    }
+    return q;
+}
+
 void *_rc_realloc(void *ptr, size_t size)
 {
     if (ptr == NULL)
@@ -215,16 +302,30 @@ void *_rc_realloc(void *ptr, size_t size)
         _rc_free_generic(ptr);
         return q;
     }
+    if (rc_unlikely(_rc_prof_on))
+        return realloc_profiled(ptr, size);
+    return realloc_placed(ptr, size);
+}
+
+/* realloc proper: ptr is a live block, size is not 0.  Inlined: a call
+   here cost the realloc row 7% of its instructions. */
+RC_INLINE void *realloc_placed(void *ptr, size_t size)
+{
     if (!_rc_is_pool_block(ptr)) {
         size_t usable = _rc_large_usable(ptr);
         if (size <= usable && size >= usable / 4)
             return ptr;            /* fits: a growing buffer keeps its extent */
-        if (size < usable && _rc_span_fits(size, 0)) {
-            /* shrinking a large block a lot: move it to a pool or a span */
-            void *q = fast_alloc(size);
+        if (_rc_span_fits(size, 0)) {
+            /* shrinking a large block a lot: to a pool or a span; a small
+               block here (a heap-profile sample, an odd alignment) growing:
+               as a pool block would, not up jemalloc's classes one copy at
+               a time */
+            void *q = size < usable                ? realloc_target(size)
+                      : size > _rc_small_max / 2 ? _rc_span_grown(size)
+                                                 : realloc_target(grown_size(size));
             if (q == NULL)
                 return NULL;
-            memcpy(q, ptr, size);
+            memcpy(q, ptr, size < usable ? size : usable);
             _rc_large_free(ptr);
             return q;
         }
@@ -238,7 +339,7 @@ void *_rc_realloc(void *ptr, size_t size)
         return ptr;                /* still fits its class, or near enough */
     void *q;
     if (size <= bs)
-        q = fast_alloc(size);
+        q = realloc_target(size);
     else if (size > _rc_small_max / 2 && _rc_span_fits(size, 0))
         q = _rc_span_grown(size);
     else
@@ -246,7 +347,7 @@ void *_rc_realloc(void *ptr, size_t size)
            grown in small steps is copied every few steps, not every one,
            and growing buffers share a few classes' pools (a quarter of
            them) instead of leaving pages in every class they pass through */
-        q = fast_alloc(grown_size(size));
+        q = realloc_target(grown_size(size));
     if (q == NULL)
         return NULL;               /* errno is ENOMEM; ptr stays valid */
     memcpy(q, ptr, size < bs ? size : bs);

@@ -6,27 +6,48 @@
 #ifndef RC_ALLOC_H
 #define RC_ALLOC_H
 #include "internal.h"
+#include "prof.h"
+
+RC_INLINE void *cache_pop(rc_cache_t *c, rc_block_t *b)
+{
+    rc_block_t *next = b->next;
+    c->head = next;
+    c->count--;
+    b->key = 0;                        /* in use: not "freed" (double-free key) */
+    __builtin_prefetch(next, 1);       /* the next pop of this class reads it */
+    return b;
+}
 
 RC_INLINE void *fast_alloc_class(unsigned cls)
 {
     rc_heap_t *h = _rc_heap_tls;
     rc_cache_t *c = &h->cache[cls];
     rc_block_t *b = c->head;
-    if (rc_likely(b != NULL)) {
-        rc_block_t *next = b->next;
-        c->head = next;
-        c->count--;
-        b->key = 0;                    /* in use: not "freed" (double-free key) */
-        __builtin_prefetch(next, 1);   /* the next pop of this class reads it */
-        return b;
-    }
+    if (rc_likely(b != NULL))
+        return cache_pop(c, b);
     return _rc_malloc_slow(h, cls);
+}
+
+/* A new block of size bytes (malloc, calloc): fast_alloc_class, and the
+   heap profiler's count (prof.h), one decrement and branch on a heap that
+   has a block to give (so the shared empty heap is never written). */
+RC_INLINE void *fast_alloc_counted(unsigned cls, size_t size)
+{
+    rc_heap_t *h = _rc_heap_tls;
+    rc_cache_t *c = &h->cache[cls];
+    rc_block_t *b = c->head;
+    if (rc_likely(b != NULL)) {
+        if (rc_unlikely((h->prof_left -= (int64_t)size) < 0))
+            return _rc_malloc_counted_out(size);
+        return cache_pop(c, b);
+    }
+    return _rc_malloc_slow_counted(h, cls, size);
 }
 
 RC_INLINE void *fast_alloc(size_t size)
 {
     if (rc_likely(size - 1 < _rc_fast_max))      /* 1 .. _rc_fast_max */
-        return fast_alloc_class(_rc_class_of(size));
+        return fast_alloc_counted(_rc_class_of(size), size);
     return _rc_malloc_generic(size);
 }
 

@@ -4,6 +4,7 @@
  * Main entry point: _rc_init_slow.
  */
 #include "internal.h"
+#include "prof.h"
 #include "track.h"
 #include "stw.h"
 
@@ -28,10 +29,12 @@ static void fork_prepare(void)
     _rc_abandoned_lock();
     _rc_arena_lock();
     _rc_large_lock();
+    _rc_prof_lock();
 }
 
 static void fork_parent(void)
 {
+    _rc_prof_unlock();
     _rc_large_unlock();
     _rc_arena_unlock();
     _rc_abandoned_unlock();
@@ -45,6 +48,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+    _rc_prof_fork_child();
     _rc_large_fork_child();
     _rc_arena_fork_child();
     _rc_abandoned_unlock();
@@ -122,10 +126,14 @@ void _rc_fini(void)
 __attribute__((constructor)) static void rc_constructor(void)
 {
     _rc_ensure_init();
+    if (_rc_opt.prof)
+        _rc_prof_start();          /* dlopens the unwinder: not from malloc */
 }
 
 __attribute__((destructor)) static void rc_destructor(void)
 {
     if (_rc_opt.stats)
         _rc_stats_print_fd(STDERR_FILENO);
+    if (_rc_prof_on)
+        _rc_prof_exit();
 }

@@ -299,6 +299,8 @@ typedef struct rc_heap {
     struct rc_heap *next_all;      /* all live heaps (stats, fork) */
     struct rc_heap *prev_all;
     bool       live;               /* owned by a running thread */
+    int64_t    prof_left;          /* prof.h: bytes to the next heap-profile
+                                      sample (0 in a new heap: ask) */
 } rc_heap_t;
 
 /* ---- globals ------------------------------------------------------------ */
@@ -481,6 +483,8 @@ typedef struct rc_options {
     long large_cache;   /* RCMALLOC_LARGE_CACHE */
     long gc_signal;     /* RCMALLOC_GC_SIGNAL */
     long gc_stop_ms;    /* RCMALLOC_GC_STOP_MS */
+    long prof;          /* RCMALLOC_PROF */
+    long prof_sample;   /* RCMALLOC_PROF_SAMPLE */
 } rc_options_t;
 extern rc_options_t _rc_opt;
 void _rc_options_init(void);

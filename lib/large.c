@@ -17,6 +17,7 @@
  * request, so a program that never makes one never pays for it.
  */
 #include "internal.h"
+#include "prof.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -104,7 +105,12 @@ RC_INLINE void large_ensure(void)
  * open-addressing set of the live ones, under one lock, costs nothing next
  * to what such a block costs; a free or realloc of a pointer not in it is
  * reported in one line and aborts, as glibc does.  The table is mmap'ed
- * (never through the allocator) and doubles at half full. */
+ * (never through the allocator) and doubles at half full.
+ *
+ * An entry is the pointer, plus LIVE_SAMPLED when the block carries a heap
+ * profile sample (prof.c serves sampled blocks, of any size, from here):
+ * the free that finds the pointer tells the profiler, and no other free
+ * ever has to. */
 
 static rc_lock_t live_lock = RC_LOCK_INIT;
 static uintptr_t *live_tab;            /* 0 empty, 1 deleted, else a pointer */
@@ -112,8 +118,9 @@ static size_t live_cap, live_used;     /* slots; slots not empty */
 
 #define LIVE_EMPTY   ((uintptr_t)0)
 #define LIVE_DELETED ((uintptr_t)1)
+#define LIVE_SAMPLED ((uintptr_t)8)    /* pointers are 16-byte aligned */
 
-static size_t live_hash(uintptr_t p)
+static size_t live_hash(uintptr_t p)    /* the LIVE_SAMPLED bit is shifted out */
 {
     return (size_t)((p >> 4) * 0x9E3779B97F4A7C15ull);
 }
@@ -150,32 +157,38 @@ static void live_put_locked(uintptr_t p)
 
 /* Record a block handed out.  False if the table cannot grow (the caller
    gives the block back and fails with ENOMEM). */
-static bool live_add(void *ptr)
+static bool live_add(void *ptr, uintptr_t sampled)
 {
     pthread_mutex_lock(&live_lock);
     bool ok = (live_used + 1) * 2 <= live_cap || live_grow_locked();
     if (ok)
-        live_put_locked((uintptr_t)ptr);
+        live_put_locked((uintptr_t)ptr | sampled);
     pthread_mutex_unlock(&live_lock);
     return ok;
 }
 
-/* Forget a block being freed; false if it was never handed out (or is
-   already free). */
-static bool live_remove(const void *ptr)
+/* Forget a block being freed: its entry, or 0 if it was never handed out
+   (or is already free).  The caller drops a sampled block's sample before
+   jemalloc can hand the address out again (and another sample take it). */
+static uintptr_t *live_slot_locked(const void *ptr)    /* NULL if none */
 {
-    bool found = false;
+    if (live_cap == 0)
+        return NULL;
+    size_t mask = live_cap - 1, i = live_hash((uintptr_t)ptr) & mask;
+    for (; live_tab[i] != LIVE_EMPTY; i = (i + 1) & mask)
+        if ((live_tab[i] & ~LIVE_SAMPLED) == (uintptr_t)ptr)
+            return &live_tab[i];
+    return NULL;
+}
+
+static uintptr_t live_remove(const void *ptr)
+{
+    uintptr_t found = 0;
     pthread_mutex_lock(&live_lock);
-    if (live_cap) {
-        size_t mask = live_cap - 1, i = live_hash((uintptr_t)ptr) & mask;
-        while (live_tab[i] != LIVE_EMPTY) {
-            if (live_tab[i] == (uintptr_t)ptr) {
-                live_tab[i] = LIVE_DELETED;
-                found = true;
-                break;
-            }
-            i = (i + 1) & mask;
-        }
+    uintptr_t *slot = live_slot_locked(ptr);
+    if (slot) {
+        found = *slot;
+        *slot = LIVE_DELETED;
     }
     pthread_mutex_unlock(&live_lock);
     return found;
@@ -185,6 +198,16 @@ static _Noreturn void not_ours(const char *who, const void *ptr)
 {
     _rc_fatal("rcmalloc: %s(): invalid pointer %p (not allocated by rcmalloc, "
               "or already freed)\n", who, ptr);
+}
+
+/* realloc sampled a block of ours where it is (prof.c). */
+void _rc_large_mark_sampled(const void *ptr)
+{
+    pthread_mutex_lock(&live_lock);
+    uintptr_t *slot = live_slot_locked(ptr);
+    if (slot)
+        *slot |= LIVE_SAMPLED;
+    pthread_mutex_unlock(&live_lock);
 }
 
 void _rc_large_lock(void)       { pthread_mutex_lock(&live_lock); }
@@ -206,7 +229,12 @@ static void *huge_reuse(size_t size)
     return NULL;
 }
 
-void *_rc_large_malloc(size_t size, size_t align, bool zero)
+/* Sampled blocks bypass jemalloc's thread caches: a thread that only ever
+   samples a few blocks does not set one up (measured: that doubled the
+   cost of a short thread's first samples). */
+#define SAMPLED_FLAGS(sampled) ((sampled) ? MALLOCX_TCACHE_NONE : 0)
+
+static void *large_malloc(size_t size, size_t align, bool zero, uintptr_t sampled)
 {
     if (rc_unlikely(size > PTRDIFF_MAX || align > ((size_t)1 << 40))) {
         errno = ENOMEM;
@@ -218,10 +246,10 @@ void *_rc_large_malloc(size_t size, size_t align, bool zero)
         p = huge_reuse(size);
     if (p == NULL) {
         int flags = large_flags | (align > RC_ALIGN ? MALLOCX_ALIGN(align) : 0) |
-                    (zero ? MALLOCX_ZERO : 0);
+                    (zero ? MALLOCX_ZERO : 0) | SAMPLED_FLAGS(sampled);
         p = rcje_mallocx(size ? size : 1, flags);
     }
-    if (rc_unlikely(p == NULL || !live_add(p))) {
+    if (rc_unlikely(p == NULL || !live_add(p, sampled))) {
         if (p)
             rcje_dallocx(p, large_flags);
         errno = ENOMEM;
@@ -230,30 +258,48 @@ void *_rc_large_malloc(size_t size, size_t align, bool zero)
     return p;
 }
 
+void *_rc_large_malloc(size_t size, size_t align, bool zero)
+{
+    return large_malloc(size, align, zero, 0);
+}
+
+/* A sampled block of any size (prof.c).  jemalloc aligns blocks of 8 bytes
+   and less to 8 only: they get 16. */
+void *_rc_large_malloc_sampled(size_t size, size_t align, bool zero)
+{
+    return large_malloc(size < RC_ALIGN ? RC_ALIGN : size, align, zero, LIVE_SAMPLED);
+}
+
+
 void *_rc_large_realloc(void *ptr, size_t size)
 {
     if (rc_unlikely(size > PTRDIFF_MAX)) {
         errno = ENOMEM;
         return NULL;
     }
-    if (rc_unlikely(!live_remove(ptr)))
+    uintptr_t was = live_remove(ptr);
+    if (rc_unlikely(!was))
         not_ours("realloc", ptr);
+    uintptr_t sampled = was & LIVE_SAMPLED;   /* realloc_profiled's business */
     void *q = rcje_rallocx(ptr, size, large_flags);
     if (rc_unlikely(q == NULL)) {
-        live_add(ptr);      /* the old block is still the caller's (its slot
-                               was just freed: this cannot fail) */
+        live_add(ptr, sampled);   /* the old block is still the caller's (its
+                                     slot was just freed: this cannot fail) */
         errno = ENOMEM;
         return NULL;
     }
-    if (rc_unlikely(!live_add(q)))
+    if (rc_unlikely(!live_add(q, sampled)))
         _rc_fatal("rcmalloc: realloc(): no memory to record the large block %p\n", q);
     return q;
 }
 
 void _rc_large_free(void *ptr)
 {
-    if (rc_unlikely(!live_remove(ptr)))
+    uintptr_t was = live_remove(ptr);
+    if (rc_unlikely(!was))
         not_ours("free", ptr);
+    if (rc_unlikely(was & LIVE_SAMPLED))
+        _rc_prof_forget(ptr);
     size_t u = rcje_sallocx(ptr, 0);
     if (u >= RC_HUGE_MIN && u <= (size_t)_rc_opt.large_cache) {
         atomic_fetch_add_explicit(&huge_slot_bytes, u, memory_order_relaxed);
@@ -263,7 +309,7 @@ void _rc_large_free(void *ptr)
         u = rcje_sallocx(ptr, 0);
         atomic_fetch_sub_explicit(&huge_slot_bytes, u, memory_order_relaxed);
     }
-    rcje_sdallocx(ptr, u, 0);
+    rcje_sdallocx(ptr, u, SAMPLED_FLAGS(was & LIVE_SAMPLED));
 }
 
 size_t _rc_large_usable(const void *ptr)

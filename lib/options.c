@@ -45,6 +45,10 @@ static const rc_option_desc_t options[] = {
       "signal that pauses threads while the cycle collector reads containers" },
     { "RCMALLOC_GC_STOP_MS", &_rc_opt.gc_stop_ms, 1000, 1, 3600000, "ms",
       "how long a collection waits for threads to pause before it is skipped" },
+    { "RCMALLOC_PROF", &_rc_opt.prof, 0, 0, 1, "",
+      "sampling heap profiler; profile written to RCMALLOC_PROF_PREFIX.<pid>.heap at exit" },
+    { "RCMALLOC_PROF_SAMPLE", &_rc_opt.prof_sample, 524288, 1, 1L << 40, "bytes",
+      "mean bytes allocated between two heap profile samples" },
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])

@@ -30,6 +30,7 @@
  *     span or as a pool of any class.
  */
 #include "internal.h"
+#include "prof.h"
 
 #include <errno.h>
 #include <string.h>
@@ -97,6 +98,8 @@ void *_rc_span_grown(size_t size)
 
 void _rc_span_free(rc_heap_t *h, rc_pool_t *p)
 {
+    if (rc_unlikely(_rc_prof_on))  /* it may carry a heap-profile sample */
+        _rc_prof_forget(p->end - p->block_size);
     unsigned n = span_pools(p);
     unsigned touched = pools_for(0, (size_t)(p->bump - (char *)p));
     p->used = 0;
