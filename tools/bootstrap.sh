@@ -10,7 +10,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     build-essential g++ autoconf automake libtool pkg-config \
     libjemalloc-dev libjemalloc2 libgtest-dev googletest \
     valgrind mandoc man-db gnuplot-nox python3 \
-    libmimalloc2.0 libtcmalloc-minimal4 libgc-dev >/dev/null
+    libmimalloc2.0 libtcmalloc-minimal4 libgc-dev \
+    clang libclang-rt-14-dev >/dev/null
 fi
 autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
 mkdir -p build
