@@ -140,11 +140,6 @@ static size_t pick_align(fz_in *in, bool *valid)
 #define STRIDE 1021
 #define TAIL 512
 
-/* The fill loops are most of the harness's time: not instrumented (the
-   library's memory is its own mmap, which ASan does not watch anyway, and
-   their comparisons would only flood libFuzzer's value profile). */
-#define FZ_PLAIN __attribute__((no_sanitize("address", "coverage")))
-
 FZ_PLAIN static inline uint8_t pattern(uint32_t seed, size_t i)
 {
     return (uint8_t)(seed + i * 0x9d + (i >> 11));

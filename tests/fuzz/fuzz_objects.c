@@ -131,7 +131,7 @@ static const rc_type types[3] = {
 
 static bool is_container(int kind) { return kind != K_LEAF; }
 
-static uint8_t pattern(uint32_t seed, size_t i) { return (uint8_t)(seed * 7 + i * 0x3b); }
+FZ_PLAIN static uint8_t pattern(uint32_t seed, size_t i) { return (uint8_t)(seed * 7 + i * 0x3b); }
 
 /* ---- the model ---------------------------------------------------------------- */
 
@@ -147,6 +147,33 @@ static int incoming(int id)
             for (int k = 0; k < NFIELD; k++)
                 n += R[i].field[k] == id;
     return n;
+}
+
+/* incoming() of every object at once. */
+static void all_incoming(int *in)
+{
+    for (int i = 0; i < nrec; i++)
+        in[i] = R[i].ext;
+    for (int r = 0; r < NROOT; r++)
+        if (root[r] >= 0)
+            in[root[r]]++;
+    for (int i = 0; i < nres; i++)
+        in[res[i]]++;
+    for (int i = 0; i < nrec; i++)
+        if (R[i].alive && R[i].kind != K_WEAK)
+            for (int k = 0; k < NFIELD; k++)
+                if (R[i].field[k] >= 0)
+                    in[R[i].field[k]]++;
+}
+
+/* Weakrefs whose last reference the model dropped are dead. */
+static void sync_weak(void)
+{
+    static int in[MAXREC];
+    all_incoming(in);
+    for (int i = 0; i < nrec; i++)
+        if (R[i].kind == K_WEAK && R[i].alive && in[i] == 0)
+            R[i].alive = false;
 }
 
 /* The model dropped a reference to id: a weakref dies with its last one
@@ -236,11 +263,33 @@ static obj *as_obj(void *p, const char *when)
     return o;
 }
 
-static void check_payload(const obj *o)
+FZ_PLAIN static size_t payload_bad(const obj *o)
 {
     for (uint32_t i = 0; i < o->nbytes; i++)
-        FZ_CHECK(o->payload[i] == pattern(o->seed, i),
-                 "object %u (%p): payload byte %u overwritten", o->id, (void *)o, i);
+        if (o->payload[i] != pattern(o->seed, i))
+            return i;
+    return SIZE_MAX;
+}
+
+FZ_PLAIN static void payload_fill(obj *o)
+{
+    for (uint32_t i = 0; i < o->nbytes; i++)
+        o->payload[i] = pattern(o->seed, i);
+}
+
+FZ_PLAIN static size_t nonzero_at(const void *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (((const unsigned char *)p)[i] != 0)
+            return i;
+    return SIZE_MAX;
+}
+
+static void check_payload(const obj *o)
+{
+    size_t bad = payload_bad(o);
+    FZ_CHECK(bad == SIZE_MAX, "object %u (%p): payload byte %zu overwritten", o->id,
+             (const void *)o, bad);
 }
 
 /* ---- the type's functions -------------------------------------------------------- */
@@ -311,8 +360,8 @@ static int make_obj(int kind, size_t nbytes, int fin_action)
     obj *o = rc_new(&types[kind], size);
     FZ_CHECK(o != NULL, "rc_new(%zu) failed", size);
     FZ_CHECK(((uintptr_t)o & 15) == 0, "rc_new gave %p, not 16-aligned", (void *)o);
-    for (size_t i = 0; i < size; i++)
-        FZ_CHECK(((unsigned char *)o)[i] == 0, "rc_new memory not zero at %zu", i);
+    size_t nz = nonzero_at(o, size);
+    FZ_CHECK(nz == SIZE_MAX, "rc_new memory not zero at %zu", nz);
     FZ_CHECK(rc_refcount(o) == 1, "new object has refcount %zu", rc_refcount(o));
     FZ_CHECK(rc_type_of(o) == &types[kind], "rc_type_of of a new object is wrong");
     FZ_CHECK(rc_gc_is_tracked(o) == is_container(kind),
@@ -325,8 +374,7 @@ static int make_obj(int kind, size_t nbytes, int fin_action)
     o->id = (uint32_t)(r - R);
     o->nbytes = (uint32_t)nbytes;
     o->seed = o->id * 2654435761u;
-    for (size_t i = 0; i < nbytes; i++)
-        o->payload[i] = pattern(o->seed, i);
+    payload_fill(o);
     return o->id;
 }
 
@@ -425,10 +473,10 @@ static void check_model(bool after_full)
 {
     FZ_CHECK(gc_depth == 0, "collection callbacks unbalanced (%d)", gc_depth);
     /* weakrefs have no clear of ours: they die when their count does */
-    for (int i = 0; i < nrec; i++)
-        if (R[i].kind == K_WEAK && R[i].alive && incoming(i) == 0)
-            R[i].alive = false;
+    sync_weak();
     compute_anchored();
+    static int inc[MAXREC];
+    all_incoming(inc);
     int live[NKIND] = {0}, containers = 0, frozen = 0;
     for (int i = 0; i < nrec; i++) {
         rec *r = &R[i];
@@ -437,7 +485,7 @@ static void check_model(bool after_full)
         live[r->kind]++;
         containers += is_container(r->kind);
         frozen += r->frozen;
-        int in = incoming(i);
+        int in = inc[i];
         FZ_CHECK(in > 0, "object %d (kind %d) has no reference left but did not die", i,
                  r->kind);
         FZ_CHECK(rc_refcount(r->p) == (size_t)in, "object %d: refcount %zu, model %d", i,
@@ -587,15 +635,17 @@ static int op_collect(fz_in *in)
         return gen;
     }
     compute_anchored();
-    bool was_garbage[MAXREC];
+    bool was_garbage[MAXREC] = {false};   /* objects born during it: no */
     for (int i = 0; i < nrec; i++)
         was_garbage[i] = R[i].alive && is_container(R[i].kind) && !gc_safe[i];
     size_t n = rc_gc_collect(gen);
     size_t died = 0;
+    sync_weak();
     for (int i = 0; i < nrec; i++) {
-        if (R[i].kind == K_WEAK && R[i].alive && incoming(i) == 0)
-            R[i].alive = false;
         died += was_garbage[i] && !R[i].alive;
+        if (was_garbage[i])
+            TRACE("  garbage %d (kind %d, frozen %d): %s\n", i, R[i].kind, R[i].frozen,
+                  R[i].alive ? "survived" : "died");
     }
     FZ_CHECK(n == last_collected, "rc_gc_collect returned %zu, its callback said %zu", n,
              last_collected);

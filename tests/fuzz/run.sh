@@ -36,13 +36,13 @@ run() {  # seconds, then environment assignments
   log=tests/fuzz/fuzz-$name${1:+-debug}.log
   echo "fuzzing fuzz_$name for ${s}s${*:+ with $*}"
   env "$@" "$bin" -max_total_time="$s" -timeout=30 -rss_limit_mb=3072 -max_len=4096 -len_control=0 \
-      -artifact_prefix="tests/fuzz/crash-$name-" -print_final_stats=1 "$corpus" \
+      -artifact_prefix="tests/fuzz/$name-" -print_final_stats=1 "$corpus" \
       >"$log" 2>&1
   r=$?
   grep -E "^(stat::number_of_executed_units|fuzz_$name: )" "$log"
   if [ $r -ne 0 ]; then
     tail -60 "$log"
-    echo "FAIL: fuzz_$name found a crash: the input is tests/fuzz/crash-$name-*;" \
+    echo "FAIL: fuzz_$name found a crash: the input is tests/fuzz/$name-crash-*;" \
          "once fixed, add it under tests/fuzz/regress/$name/"
     status=1
   fi
