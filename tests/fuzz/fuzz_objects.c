@@ -315,6 +315,8 @@ static void obj_clear(void *p)
     if (r->cleared == 1) {
         FZ_CHECK(!guard[o->id], "anchored object %u (kind %d) cleared", o->id, r->kind);
         FZ_CHECK(r->alive, "object %u cleared after it died", o->id);
+        FZ_CHECK(r->kind != K_FIN || r->finalized == 1,
+                 "object %u cleared without being finalized first", o->id);
         check_payload(o);
         /* weakrefs to a dying object are cleared, callbacks run, before clear */
         for (int w = 0; w < nrec; w++)
