@@ -1000,10 +1000,13 @@ void _rc_gc_link_new(void *obj)
 {
     rc_gc_head *g = rc_gc_of(obj);
     nursery *nu = my_nursery();
+    /* count (and perhaps collect) first: obj, not initialized by its
+       creator yet, must not be traversed by a collection its own birth
+       started */
+    count_birth(nu);
     _rc_stw_crit_enter();
     nursery_add(nu, g);
     _rc_stw_crit_leave();
-    count_birth(nu);
 }
 
 /* Take g off whatever tracks it (a nursery slot or a list) and give its

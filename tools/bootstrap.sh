@@ -11,7 +11,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     libjemalloc-dev libjemalloc2 libgtest-dev googletest \
     valgrind mandoc man-db gnuplot-nox python3 \
     libmimalloc2.0 libtcmalloc-minimal4 libgc-dev \
-    google-perftools graphviz libunwind8 >/dev/null
+    google-perftools graphviz libunwind8 \
+    clang libclang-rt-14-dev >/dev/null
 fi
 autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
 mkdir -p build
