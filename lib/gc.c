@@ -155,7 +155,14 @@ static __thread int tls_collector;     /* this thread runs the collection */
  * young_count plus each nursery's delta, which its owner adds in batches
  * of COUNT_BATCH, and at once when the sum would pass the threshold: the
  * trigger stays exact for one thread, and within a batch per thread for
- * many.  trigger0 mirrors threshold[0] (LONG_MAX when disabled). */
+ * many.  trigger0 mirrors threshold[0] (LONG_MAX when disabled).
+ *
+ * With n > 1 threads registered (stw.c), each collection stops the n - 1
+ * others, which costs ~100 us of signals and wake-ups here whatever the
+ * collection's size; so generation 0 is collected after threshold[0] * n
+ * net births (n capped at 64), as free-threaded CPython also lets its
+ * young generation grow before it stops the world.  One thread: exactly
+ * CPython's schedule. */
 #define NURSERY_SLOTS 1024
 #define COUNT_BATCH   64
 
@@ -974,6 +981,16 @@ static __attribute__((noinline)) void maybe_collect(void)
     unlock();
 }
 
+/* What count[0] must pass for a birth to start a collection (above). */
+static inline long trigger_now(void)
+{
+    long t = atomic_load_explicit(&trigger0, memory_order_relaxed);
+    unsigned n = atomic_load_explicit(&_rc_stw_nthreads, memory_order_relaxed);
+    if (n > 64)
+        n = 64;
+    return n > 1 && t < LONG_MAX / 64 ? t * (long)n : t;
+}
+
 /* Add this thread's delta to young_count; collect if that passes the
    threshold. */
 static __attribute__((noinline)) void count_flush(nursery *nu)
@@ -982,7 +999,7 @@ static __attribute__((noinline)) void count_flush(nursery *nu)
     long d = atomic_exchange_explicit(&nu->delta, 0, memory_order_relaxed);
     long c = atomic_fetch_add(&young_count, d) + d;
     _rc_stw_crit_leave();
-    if (c > atomic_load_explicit(&trigger0, memory_order_relaxed) && !tls_collector)
+    if (c > trigger_now() && !tls_collector)
         maybe_collect();
 }
 
@@ -992,7 +1009,7 @@ static inline void count_birth(nursery *nu)
     atomic_store_explicit(&nu->delta, d, memory_order_relaxed);
     if (__builtin_expect(d >= COUNT_BATCH ||
                          atomic_load_explicit(&young_count, memory_order_relaxed) + d >
-                         atomic_load_explicit(&trigger0, memory_order_relaxed), 0))
+                         trigger_now(), 0))
         count_flush(nu);
 }
 

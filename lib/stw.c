@@ -65,6 +65,7 @@ __thread rc_stw_thread_t _rc_stw_self;
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static rc_stw_thread_t reg_head = { .next = &reg_head, .prev = &reg_head };
 static size_t reg_count;
+_Atomic unsigned _rc_stw_nthreads;      /* reg_count, for gc.c's trigger */
 static pthread_key_t reg_key;
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 static int reg_key_ok;
@@ -87,6 +88,13 @@ static long futex(_Atomic unsigned *addr, int op, unsigned val)
     return syscall(SYS_futex, (unsigned *)addr, op, val, NULL, NULL, 0);
 }
 
+/* Sleep until *addr != val, a wake, or ns nanoseconds. */
+static void futex_wait_ns(_Atomic unsigned *addr, unsigned val, long ns)
+{
+    struct timespec ts = { ns / 1000000000, ns % 1000000000 };
+    syscall(SYS_futex, (unsigned *)addr, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+}
+
 /* ---- registry ------------------------------------------------------------ */
 
 static void unregister(void *arg)
@@ -98,6 +106,7 @@ static void unregister(void *arg)
         t->next->prev = t->prev;
         t->registered = 0;
         reg_count--;
+        atomic_store_explicit(&_rc_stw_nthreads, (unsigned)reg_count, memory_order_relaxed);
     }
     pthread_mutex_unlock(&reg_lock);
 }
@@ -123,6 +132,7 @@ void _rc_stw_register(void)
         reg_head.next = t;
         t->registered = 1;
         reg_count++;
+        atomic_store_explicit(&_rc_stw_nthreads, (unsigned)reg_count, memory_order_relaxed);
     }
     pthread_mutex_unlock(&reg_lock);
     /* the destructor unregisters at exit (and runs again if a later
@@ -132,9 +142,13 @@ void _rc_stw_register(void)
 
 /* ---- the handler ----------------------------------------------------------- */
 
+static _Atomic unsigned acks;           /* parked since the stop began */
+
 static void park(rc_stw_thread_t *t, unsigned e)
 {
     atomic_store_explicit(&t->acked, e, memory_order_release);
+    atomic_fetch_add_explicit(&acks, 1, memory_order_release);
+    futex(&acks, FUTEX_WAKE_PRIVATE, 1);     /* the collector, if it sleeps */
     while (atomic_load_explicit(&epoch, memory_order_acquire) == e)
         futex(&epoch, FUTEX_WAIT_PRIVATE, e);
 }
@@ -204,23 +218,26 @@ int _rc_stw_stop(void)
     }
     uint64_t t0 = now_ns();
     unsigned e = atomic_load_explicit(&epoch, memory_order_relaxed) + 1;
+    atomic_store_explicit(&acks, 0, memory_order_relaxed);
     atomic_store_explicit(&epoch, e, memory_order_seq_cst);
     pid_t pid = getpid();
     for (rc_stw_thread_t *t = reg_head.next; t != &reg_head; t = t->next)
         if (t != me)
             syscall(SYS_tgkill, pid, t->tid, (int)_rc_opt.gc_signal);
 
-    uint64_t start = _rc_now_ms();
-    unsigned spins = 0;
+    /* Sleep on the ack count (each handler wakes us), then check every
+       thread's own ack: the count may include a late handler of an
+       earlier stop, never a missing one. */
+    uint64_t deadline = t0 + (uint64_t)_rc_opt.gc_stop_ms * 1000000u;
     for (rc_stw_thread_t *t = reg_head.next; t != &reg_head; t = t->next) {
         if (t == me)
             continue;
         while (atomic_load_explicit(&t->acked, memory_order_acquire) != e) {
-            if (++spins < 64) {
-                sched_yield();
-                continue;
-            }
-            if (_rc_now_ms() - start > (uint64_t)_rc_opt.gc_stop_ms) {
+            unsigned a = atomic_load_explicit(&acks, memory_order_acquire);
+            if (atomic_load_explicit(&t->acked, memory_order_acquire) == e)
+                break;
+            uint64_t now = now_ns();
+            if (now > deadline) {
                 /* a thread that blocks the signal, or cannot run: give up */
                 skipped++;
                 atomic_store_explicit(&epoch, e + 1, memory_order_release);
@@ -228,8 +245,8 @@ int _rc_stw_stop(void)
                 pthread_mutex_unlock(&reg_lock);
                 return -1;
             }
-            struct timespec ts = { 0, 50000 };
-            nanosleep(&ts, NULL);
+            long left = (long)(deadline - now);
+            futex_wait_ns(&acks, a, left < 1000000 ? left : 1000000);
         }
     }
     uint64_t w = now_ns() - t0;
@@ -278,5 +295,6 @@ void _rc_stw_fork_child(void)
         reg_head.next = reg_head.prev = me;
         reg_count = 1;
     }
+    atomic_store(&_rc_stw_nthreads, (unsigned)reg_count);
     atomic_store(&epoch, 0);
 }

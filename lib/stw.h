@@ -19,6 +19,7 @@ typedef struct rc_stw_thread {
 } rc_stw_thread_t;
 
 extern __thread rc_stw_thread_t _rc_stw_self;
+extern _Atomic unsigned _rc_stw_nthreads;   /* threads registered now */
 
 void _rc_stw_register(void);
 void _rc_stw_pending(void);
