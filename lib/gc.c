@@ -181,6 +181,12 @@ static pthread_key_t nursery_key;
 static pthread_once_t nursery_once = PTHREAD_ONCE_INIT;
 static _Atomic long young_count;
 static _Atomic long trigger0 = 700;
+/* After a collection that could not stop the world (a thread blocks the
+   signal), automatic ones wait 1, 2, 4 .. 64 s before trying again, so
+   that such a program does not wait RCMALLOC_GC_STOP_MS at every
+   threshold; rc_gc_collect() always tries.  Under the collector lock. */
+static unsigned stop_failures;
+static uint64_t retry_after_ms;
 static _Atomic int old_lock_word;
 
 static inline void cpu_pause(void)
@@ -814,10 +820,16 @@ static size_t collect(int gen)
     for (int i = 0; i <= gen; i++)
         estimate += gen_size[i];
     old_unlock();
-    if (pins_reserve(estimate + estimate / 8 + 256) != 0 || _rc_stw_stop() != 0) {
+    if (pins_reserve(estimate + estimate / 8 + 256) != 0)
+        return 0;
+    if (_rc_stw_stop() != 0) {
         atomic_store(&young_count, 0);
+        unsigned f = stop_failures < 6 ? stop_failures : 6;
+        retry_after_ms = _rc_now_ms() + (1000u << f);
+        stop_failures++;
         return 0;
     }
+    stop_failures = 0;
 
     /* ---- the world is stopped: no allocation, no lock ---- */
     drain_all();
@@ -974,6 +986,11 @@ static __attribute__((noinline)) void maybe_collect(void)
     if (atomic_load_explicit(&_rc_gc_active, memory_order_relaxed) ||
         pthread_mutex_trylock(&gc_lock) != 0)
         return;
+    if (stop_failures && _rc_now_ms() < retry_after_ms) {
+        atomic_store(&young_count, 0);
+        unlock();
+        return;
+    }
     if (enabled && !collecting && threshold[0] != 0) {
         count[0] = (size_t)atomic_load(&young_count);
         collect_generations();

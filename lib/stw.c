@@ -71,7 +71,7 @@ static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 static int reg_key_ok;
 
 static _Atomic unsigned epoch;          /* odd while the world is stopped */
-static int installed;                   /* the handler (under reg_lock) */
+static int installed;                   /* ours was installed once (reg_lock) */
 static struct sigaction prev_action;    /* the program's, chained to */
 static size_t stops, skipped;           /* statistics (under reg_lock) */
 static uint64_t wait_ns, wait_max_ns;   /* time to get every thread parked */
@@ -186,17 +186,25 @@ void _rc_stw_pending(void)
         park(t, e);
 }
 
+/* Our handler on the signal, before every stop: a program that installed
+   its own since is chained to from ours (signals not ours go to it). */
 static int install(void)
 {
-    if (installed)
-        return installed > 0 ? 0 : -1;
+    int sig = (int)_rc_opt.gc_signal;
+    struct sigaction cur;
+    if (installed && sigaction(sig, NULL, &cur) == 0 &&
+        (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_signal)
+        return 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_signal;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    installed = sigaction((int)_rc_opt.gc_signal, &sa, &prev_action) == 0 ? 1 : -1;
-    return installed > 0 ? 0 : -1;
+    if (sigaction(sig, &sa, &cur) != 0)
+        return -1;
+    prev_action = cur;
+    installed = 1;
+    return 0;
 }
 
 /* ---- stop and start ---------------------------------------------------------- */

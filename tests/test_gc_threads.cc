@@ -9,7 +9,9 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <rcmalloc.h>
+#include <signal.h>
 #include <unistd.h>
+#include <chrono>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -253,6 +255,42 @@ TEST_F(GcThreads, BlockedThreadDoesNotStallCollections)
     sleeper.join();
     EXPECT_EQ(0, g_bad_reads.load());
     rc_gc_collect(-1);
+}
+
+// A thread that blocks the collector's signal (SIGPWR by default) cannot
+// be stopped: a collection then waits RCMALLOC_GC_STOP_MS (1 s) and is
+// skipped, automatic collections back off instead of waiting again at every
+// threshold, and once the thread is gone the garbage is found.
+TEST_F(GcThreads, ThreadBlockingTheSignalSkipsThenBacksOff)
+{
+    std::atomic<int> state{0};
+    std::thread blocker([&] {
+        sigset_t s;
+        sigemptyset(&s);
+        sigaddset(&s, SIGPWR);
+        pthread_sigmask(SIG_BLOCK, &s, nullptr);
+        rc_decref(new_obj());           // registered: it has used objects
+        state = 1;
+        while (state.load() == 1)
+            usleep(1000);
+    });
+    while (state.load() == 0)
+        usleep(100);
+    Obj *a = new_obj(), *b = new_obj();
+    a->f[0] = b;
+    b->f[0] = a;                        // a garbage cycle (a's reference moved)
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(0u, rc_gc_collect(-1)) << "collected without stopping the blocker";
+    double first = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_GE(first, 0.5);              // it waited for the thread
+    t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 20000; i++)     // many thresholds' worth of births
+        rc_decref(new_obj());
+    double births = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_LT(births, 0.9) << "automatic collections waited for the blocker again";
+    state = 2;
+    blocker.join();
+    EXPECT_GE(rc_gc_collect(-1), 2u);   // now the cycle is found
 }
 
 }  // namespace

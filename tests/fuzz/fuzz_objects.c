@@ -306,7 +306,7 @@ static int obj_traverse(void *p, rc_visit_fn visit, void *arg)
     return 0;
 }
 
-static void obj_clear(void *p)
+static void obj_clear_body(void *p)
 {
     obj *o = as_obj(p, "clear");
     rec *r = &R[o->id];
@@ -380,7 +380,7 @@ static int make_obj(int kind, size_t nbytes, int fin_action)
     return o->id;
 }
 
-static void obj_finalize(void *p)
+static void obj_finalize_body(void *p)
 {
     obj *o = as_obj(p, "finalize");
     rec *r = &R[o->id];
@@ -437,12 +437,37 @@ static void weak_cb(void *wr, void *arg)
     r->got_null = true;
 }
 
+/* A collection that starts inside a finalizer or clear (an F_COLLECT
+   action, or an automatic one in an rc_new there) may find garbage that
+   the model never saw as such (it became garbage in the same operation),
+   clear weak references to it, and see it resurrected by a finalizer: the
+   model then lets any weak reference be cleared (garbage_ever) rather
+   than guess which. */
+static int user_depth;
+static bool mid_op_collection;
+
+static void obj_clear(void *p)
+{
+    user_depth++;
+    obj_clear_body(p);
+    user_depth--;
+}
+
+static void obj_finalize(void *p)
+{
+    user_depth++;
+    obj_finalize_body(p);
+    user_depth--;
+}
+
 static void gc_cb(int phase, int generation, const rc_gc_stats *info, void *arg)
 {
     (void)arg;
     if (phase == 0) {
         FZ_CHECK(info == NULL, "start callback with stats");
         gc_depth++;
+        if (user_depth > 0)
+            mid_op_collection = true;
         return;
     }
     FZ_CHECK(phase == 1 && info != NULL, "stop callback without stats");
@@ -474,6 +499,12 @@ static int count_tracked(void *o, void *arg)
 static void check_model(bool after_full)
 {
     FZ_CHECK(gc_depth == 0, "collection callbacks unbalanced (%d)", gc_depth);
+    if (mid_op_collection) {
+        for (int i = 0; i < nrec; i++)
+            if (R[i].alive)
+                R[i].garbage_ever = true;
+        mid_op_collection = false;
+    }
     /* weakrefs have no clear of ours: they die when their count does */
     sync_weak();
     compute_anchored();
