@@ -1,7 +1,9 @@
 #!/bin/sh
 # run.sh HARNESS SECONDS -- replay the regression inputs of one libFuzzer
 # harness (tests/fuzz/regress/HARNESS/*), then fuzz it for SECONDS with the
-# corpus under tests/fuzz/corpus/HARNESS in the build directory.  Run from
+# corpus under tests/fuzz/corpus/HARNESS in the build directory; with
+# FUZZ_SEED set (make check sets 1) libFuzzer's random choices start from
+# that seed, so a check run explores the same inputs every time.  Run from
 # the top build directory (make check and make fuzz do).  Exits 77 (skip)
 # when the harness was not built: configure found no clang with libFuzzer.
 set -u
@@ -35,7 +37,7 @@ run() {  # seconds, then environment assignments
   [ "$s" -gt 0 ] || return 0
   log=tests/fuzz/fuzz-$name${1:+-debug}.log
   echo "fuzzing fuzz_$name for ${s}s${*:+ with $*}"
-  env "$@" "$bin" -max_total_time="$s" -timeout=30 -rss_limit_mb=3072 -max_len=4096 -len_control=0 \
+  env "$@" "$bin" ${FUZZ_SEED:+-seed=$FUZZ_SEED} -max_total_time="$s" -timeout=30 -rss_limit_mb=3072 -max_len=4096 -len_control=0 \
       -artifact_prefix="tests/fuzz/$name-" -print_final_stats=1 "$corpus" \
       >"$log" 2>&1
   r=$?
