@@ -225,6 +225,45 @@ RC_API void *rc_incref(void *obj)
     return obj;
 }
 
+/* rc_decref of a count of 1: out of line, so that the common decrement
+   (a count above 1) saves no registers for the death paths. */
+static __attribute__((noinline)) void decref_last(void *obj, rc_head *h)
+{
+    /* Sole owner?  Then nobody else can legally touch the count: no other
+       thread holds a reference.  Only a weak pointer that may revive it
+       (rc_weakref_get, the intern table) or the collector (containers)
+       could race with us, so this shortcut is for objects with none of
+       these. */
+    uintptr_t tw = atomic_load_explicit(&h->type, memory_order_relaxed);
+    const rc_type *t = rc_type_word_type(tw);
+    if (!(tw & (RC_F_WEAKREFS | RC_F_GC)) && t != &_rc_intern_type) {
+        if (t->finalize == NULL && trash.depth < RC_TRASHCAN_DEPTH) {
+            /* dealloc's path for this case, inline: nothing can see the
+               object any more, so not even the count is stored */
+            if (t->clear == NULL) {
+                /* plain data: death is just the free */
+                _rc_census_count(t, (size_t)-1, -block_bytes(h));
+                fast_free(h);
+                return;
+            }
+            atomic_store_explicit(&h->refcnt, 0, memory_order_relaxed);
+            trash.depth++;
+            t->clear(obj);
+            _rc_census_count(t, (size_t)-1, -block_bytes(h));
+            fast_free(h);
+            if (trash.depth == 1 && trash.queue != NULL)
+                drain();
+            trash.depth--;
+            return;
+        }
+        atomic_store_explicit(&h->refcnt, 0, memory_order_relaxed);
+        dealloc(obj);
+        return;
+    }
+    if (atomic_fetch_sub(&h->refcnt, 1) == 1)
+        dealloc(obj);
+}
+
 RC_API void rc_decref(void *obj)
 {
     _rc_stw_enter();
@@ -235,37 +274,8 @@ RC_API void rc_decref(void *obj)
     if (v >= RC_IMMORTAL)
         return;
     if (v == 1) {
-        /* Sole owner?  Then nobody else can legally touch the count: no
-           other thread holds a reference.  Only a weak pointer that may
-           revive it (rc_weakref_get, the intern table) or the collector
-           (containers) could race with us, so this shortcut is for objects
-           with none of these. */
-        uintptr_t tw = atomic_load_explicit(&h->type, memory_order_relaxed);
-        const rc_type *t = rc_type_word_type(tw);
-        if (!(tw & (RC_F_WEAKREFS | RC_F_GC)) && t != &_rc_intern_type) {
-            if (t->finalize == NULL && trash.depth < RC_TRASHCAN_DEPTH) {
-                /* dealloc's path for this case, inline: nothing can see
-                   the object any more, so not even the count is stored */
-                if (t->clear == NULL) {
-                    /* plain data: death is just the free */
-                    _rc_census_count(t, (size_t)-1, -block_bytes(h));
-                    fast_free(h);
-                    return;
-                }
-                atomic_store_explicit(&h->refcnt, 0, memory_order_relaxed);
-                trash.depth++;
-                t->clear(obj);
-                _rc_census_count(t, (size_t)-1, -block_bytes(h));
-                fast_free(h);
-                if (trash.depth == 1 && trash.queue != NULL)
-                    drain();
-                trash.depth--;
-                return;
-            }
-            atomic_store_explicit(&h->refcnt, 0, memory_order_relaxed);
-            dealloc(obj);
-            return;
-        }
+        decref_last(obj, h);
+        return;
     }
     if (atomic_fetch_sub(&h->refcnt, 1) == 1)
         dealloc(obj);
