@@ -198,8 +198,14 @@ TEST(ProfOn, SurfacesOnSampledBlocks)
 #endif
     Totals after = dump_totals(scratch_dir() + "/after.heap");
     /* most of it was sampled (a block of s bytes with probability
-       1 - exp(-s/64)), and all of it freed: the samples left again */
+       1 - exp(-s/64)), and all of it freed: the samples left again.
+       Without the standard names (--disable-override, the sanitizer
+       builds) only the rc_ half runs: about 90 samples. */
+#ifdef RC_OVERRIDE
     EXPECT_GT(after.alloc_objs - before.alloc_objs, 200);
+#else
+    EXPECT_GT(after.alloc_objs - before.alloc_objs, 50);
+#endif
     EXPECT_LE(after.inuse_objs, before.inuse_objs + 8);
 }
 
