@@ -324,7 +324,9 @@ static void obj_clear_body(void *p)
                 FZ_CHECK(rc_weakref_get(R[w].p) == NULL,
                          "weakref %d still gives object %u in its clear", w, o->id);
                 R[w].got_null = true;
-                FZ_CHECK(!guard[w] || !R[w].has_cb || R[w].fired == 1,
+                /* a weakref that was garbage itself (then resurrected with
+                   its holder) was disarmed by that collection: no callback */
+                FZ_CHECK(!guard[w] || !R[w].has_cb || R[w].fired == 1 || R[w].garbage_ever,
                          "callback of anchored weakref %d did not run before clear of %u",
                          w, o->id);
             }
@@ -528,7 +530,9 @@ static void check_model(bool after_full)
                  r->kind);
         if (r->kind == K_WEAK) {
             rec *t = &R[r->referent];
-            if (!t->alive || !t->garbage_ever) {
+            /* a weakref that was garbage itself was detached by that
+               collection, whatever became of it and its referent since */
+            if ((!t->alive || !t->garbage_ever) && !r->garbage_ever) {
                 void *g = rc_weakref_get(r->p);
                 FZ_CHECK(g == (t->alive ? t->p : NULL),
                          "weakref %d to %s object %d gives %p", i,
