@@ -1,9 +1,12 @@
 #!/bin/sh
 # run.sh HARNESS SECONDS -- replay the regression inputs of one libFuzzer
 # harness (tests/fuzz/regress/HARNESS/*), then fuzz it for SECONDS with the
-# corpus under tests/fuzz/corpus/HARNESS in the build directory; with
-# FUZZ_SEED set (make check sets 1) libFuzzer's random choices start from
-# that seed, so a check run explores the same inputs every time.  Run from
+# corpus under tests/fuzz/corpus/HARNESS in the build directory.  make check
+# sets FUZZ_SEED=1 and FUZZ_RUNS: then the run is a fixed number of inputs
+# from that seed, with address-space randomization off (setarch -R: the
+# harnesses' coverage depends on addresses), and a fresh corpus, so that it
+# explores the same inputs on every machine; make fuzz explores at random.
+# Run from
 # the top build directory (make check and make fuzz do).  Exits 77 (skip)
 # when the harness was not built: configure found no clang with libFuzzer.
 set -u
@@ -37,7 +40,17 @@ run() {  # seconds, then environment assignments
   [ "$s" -gt 0 ] || return 0
   log=tests/fuzz/fuzz-$name${1:+-debug}.log
   echo "fuzzing fuzz_$name for ${s}s${*:+ with $*}"
-  env "$@" "$bin" ${FUZZ_SEED:+-seed=$FUZZ_SEED} -max_total_time="$s" -timeout=30 -rss_limit_mb=3072 -max_len=4096 -len_control=0 \
+  if [ -n "${FUZZ_RUNS:-}" ]; then
+    limit="-runs=$(( FUZZ_RUNS * s / secs ))"
+    corpus=tests/fuzz/check-corpus/$name${1:+-debug}
+    rm -rf "$corpus" && mkdir -p "$corpus"
+    norand=$(command -v setarch >/dev/null 2>&1 && echo "setarch $(uname -m) -R")
+  else
+    limit="-max_total_time=$s"
+    corpus=tests/fuzz/corpus/$name
+    norand=
+  fi
+  env "$@" $norand "$bin" ${FUZZ_SEED:+-seed=$FUZZ_SEED} $limit -timeout=30 -rss_limit_mb=3072 -max_len=4096 -len_control=0 \
       -artifact_prefix="tests/fuzz/$name-" -print_final_stats=1 "$corpus" \
       >"$log" 2>&1
   r=$?
