@@ -121,7 +121,7 @@ static size_t long_lived_total;        /* gen 2 size after the last full one */
 static size_t gen_size[NGEN + 1];
 static rc_gc_stats stats[NGEN];
 
-_Atomic int _rc_gc_active;             /* read by every incref/decref */
+static _Atomic int gc_active;          /* a collection runs (maybe_collect) */
 static __thread int tls_collector;     /* this thread runs the collection */
 
 /* ==== nurseries: births and deaths without a lock ===========================
@@ -407,7 +407,9 @@ static void drain_all(void)
         nursery_drain(nu);
 }
 
-/* count[0] (young_count and the deltas) back to 0: world stopped. */
+/* count[0] (young_count and the deltas) back to 0: with the world
+   stopped (a collection), or after a freeze (a delta another thread adds
+   meanwhile may be lost: a count, never a list). */
 static void count0_reset(void)
 {
     for (nursery *nu = atomic_load(&all_nurseries); nu != NULL; nu = nu->next_all)
@@ -748,8 +750,7 @@ static void delete_garbage(rc_gc_head *unreachable, rc_gc_head *cleared)
    goes to the older generation like a survivor (it stays tracked) with a
    reference held by the garbage array.  -1 (and nothing kept) when the
    array cannot grow. */
-static int save_garbage(rc_gc_head *unreachable, rc_gc_head *old, int target,
-                        size_t n)
+static int save_garbage(rc_gc_head *unreachable, int target, size_t n)
 {
     if (garbage_n + n > garbage_cap) {
         void **v = grow(garbage, &garbage_cap, garbage_n + n, sizeof *v, 64);
@@ -757,18 +758,12 @@ static int save_garbage(rc_gc_head *unreachable, rc_gc_head *old, int target,
             return -1;
         garbage = v;
     }
-    old_lock();
-    while (!list_empty(unreachable)) {
-        rc_gc_head *g = unreachable->next;
-        flags_store(g, (g->flags & ~(GC_COLLECTING | GC_UNREACHABLE | GC_GEN_MASK)) |
-                       (uint32_t)target << GC_GEN_SHIFT);
-        gen_size[target]++;
-        list_move(g, old);
+    for (rc_gc_head *g = unreachable->next; g != unreachable; g = g->next) {
         void *obj = rc_obj_of_gc(g);
         atomic_fetch_add(&rc_head_of(obj)->refcnt, 1);  /* pinned: alive */
         garbage[garbage_n++] = obj;
     }
-    old_unlock();
+    file_into(unreachable, target);
     return 0;
 }
 
@@ -803,7 +798,6 @@ static size_t collect(int gen)
 {
     rc_gc_head young, unreachable, cleared;
     int target = gen < NGEN - 1 ? gen + 1 : NGEN - 1;
-    rc_gc_head *old = &gens[target];
     int saveall = debug_flags & RC_GC_DEBUG_SAVEALL;
     struct timespec t0;
     if (debug_flags & RC_GC_DEBUG_STATS)
@@ -844,7 +838,7 @@ static size_t collect(int gen)
         gen_size[i] = 0;
     }
     tls_collector = 1;
-    atomic_store(&_rc_gc_active, 1);
+    atomic_store(&gc_active, 1);
     coll_lists[0] = &young;
     coll_lists[1] = &unreachable;
     coll_lists[2] = &cleared;
@@ -887,7 +881,7 @@ static size_t collect(int gen)
         found = list_len(&unreachable);
         if (!saveall)
             delete_garbage(&unreachable, &cleared);
-        else if (save_garbage(&unreachable, old, target, found) != 0) {
+        else if (save_garbage(&unreachable, target, found) != 0) {
             /* nowhere to keep it: left alone, found again next time */
             for (rc_gc_head *g = unreachable.next; g != &unreachable; g = g->next)
                 g->flags &= ~GC_UNREACHABLE;
@@ -913,7 +907,7 @@ static size_t collect(int gen)
     }
     stats[gen].collections++;
     stats[gen].collected += found;
-    atomic_store(&_rc_gc_active, 0);
+    atomic_store(&gc_active, 0);
     tls_collector = 0;
     if (debug_flags & RC_GC_DEBUG_STATS)
         print_debug_stats(gen, examined, found, &t0);
@@ -983,7 +977,7 @@ static void collect_generations(void)
    the collector is busy (then the next birth tries again). */
 static __attribute__((noinline)) void maybe_collect(void)
 {
-    if (atomic_load_explicit(&_rc_gc_active, memory_order_relaxed) ||
+    if (atomic_load_explicit(&gc_active, memory_order_relaxed) ||
         pthread_mutex_trylock(&gc_lock) != 0)
         return;
     if (stop_failures && _rc_now_ms() < retry_after_ms) {
@@ -1045,9 +1039,8 @@ void _rc_gc_link_new(void *obj)
 
 /* Take g off whatever tracks it (a nursery slot or a list) and give its
    flags `mark` if it was tracked (else 0).  Returns whether it was. */
-static int untrack(rc_gc_head *g, uint32_t mark)
+static int untrack(nursery *nu, rc_gc_head *g, uint32_t mark)
 {
-    nursery *nu = my_nursery();
     for (;;) {
         _rc_stw_crit_enter();
         uint32_t f = flags_load(g);
@@ -1104,7 +1097,7 @@ static int untrack(rc_gc_head *g, uint32_t mark)
 void _rc_gc_untrack_dying(void *obj)
 {
     nursery *nu = my_nursery();
-    if (untrack(rc_gc_of(obj), GC_WAS_TRACKED)) {
+    if (untrack(nu, rc_gc_of(obj), GC_WAS_TRACKED)) {
         /* count[0]--, never below 0 (as CPython's): exact in one thread */
         long d = atomic_load_explicit(&nu->delta, memory_order_relaxed) - 1;
         if (atomic_load_explicit(&young_count, memory_order_relaxed) + d >= 0)
@@ -1241,7 +1234,7 @@ RC_API void rc_gc_untrack(void *obj)
     if (obj == NULL || !(atomic_load(&rc_head_of(obj)->type) & RC_F_GC))
         return;
     _rc_stw_enter();
-    untrack(rc_gc_of(obj), 0);
+    untrack(my_nursery(), rc_gc_of(obj), 0);
 }
 
 RC_API int rc_gc_is_tracked(const void *obj)
@@ -1265,9 +1258,7 @@ RC_API void rc_gc_freeze(void)
     }
     old_unlock();
     count[0] = 0;
-    atomic_store(&young_count, 0);
-    for (nursery *nu = atomic_load(&all_nurseries); nu != NULL; nu = nu->next_all)
-        atomic_store_explicit(&nu->delta, 0, memory_order_relaxed);
+    count0_reset();
     unlock();
 }
 

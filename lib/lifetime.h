@@ -133,7 +133,6 @@ void *_rc_new_prefixed(const rc_type *type, size_t size, size_t prefix);
 
 /* ---- gc.c -------------------------------------------------------------- */
 
-extern _Atomic int _rc_gc_active;   /* a collection is running somewhere */
 void _rc_gc_link_new(void *obj);    /* rc_new of a container: track, count */
 /* A container's refcount hit 0: untrack it (waits for a running
    collection). */
