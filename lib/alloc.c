@@ -88,7 +88,7 @@ static void *alloc_placed(size_t size, size_t align, bool zero)
         return _rc_debug_malloc(size, align, zero);
     if (rc_unlikely(_rc_checked & RC_CHECK_SECURE))
         return _rc_secure_malloc(size, align, zero);
-    unsigned cls = align <= RC_ALIGN ? (size <= _rc_small_max ? _rc_class_of(size) : RC_NCLASSES)
+    unsigned cls = align <= RC_ALIGN ? (size <= _rc_small_max ? _rc_class_any(size) : RC_NCLASSES)
                                      : _rc_class_for_align(size, align);
     if (cls < RC_NCLASSES) {
         if (rc_unlikely(_rc_checked))
@@ -321,7 +321,7 @@ RC_INLINE void *realloc_placed(void *ptr, size_t size)
                as a pool block would, not up jemalloc's classes one copy at
                a time */
             void *q = size < usable                ? realloc_target(size)
-                      : size > _rc_small_max / 2 ? _rc_span_grown(size)
+                      : size > _rc_span_growth_from() ? _rc_span_grown(size)
                                                  : realloc_target(grown_size(size));
             if (q == NULL)
                 return NULL;
@@ -340,7 +340,7 @@ RC_INLINE void *realloc_placed(void *ptr, size_t size)
     void *q;
     if (size <= bs)
         q = realloc_target(size);
-    else if (size > _rc_small_max / 2 && _rc_span_fits(size, 0))
+    else if (size > _rc_span_growth_from() && _rc_span_fits(size, 0))
         q = _rc_span_grown(size);
     else
         /* growing inside the pools: to the next power of two, so a buffer

@@ -53,6 +53,18 @@ size_t _rc_heap_count(void)
     return __atomic_load_n(&n_heaps, __ATOMIC_RELAXED);
 }
 
+/* A class cache's most blocks: RC_CACHE_BYTES of them, 8 to 128, and never
+   more than twice RC_CACHE_BYTES (at least 2): the pool-fraction classes'
+   caches hold 2 .. 7 blocks, so no cache pins more than 64 KiB. */
+static uint32_t cache_limit(uint32_t size)
+{
+    uint32_t lim = RC_CACHE_BYTES / size;
+    if (lim >= 8)
+        return lim > 128 ? 128 : lim;
+    lim = 2 * RC_CACHE_BYTES / size;
+    return lim > 8 ? 8 : lim < 2 ? 2 : lim;
+}
+
 static rc_heap_t *heap_new(void)
 {
     pthread_mutex_lock(&heap_lock);
@@ -75,8 +87,7 @@ static rc_heap_t *heap_new(void)
     }
     memset(h, 0, sizeof *h);
     for (unsigned c = 0; c < RC_NCLASSES; c++) {
-        uint32_t lim = RC_CACHE_BYTES / _rc_class_size[c];
-        h->cache[c].limit = lim < 8 ? 8 : lim > 128 ? 128 : lim;
+        h->cache[c].limit = cache_limit(_rc_class_size[c]);
         h->cur[c] = &_rc_pool_empty;
     }
     h->live = true;
@@ -588,9 +599,11 @@ static void remote_flush_all(rc_heap_t *h)
 }
 
 /* Batch a block (its start checked by the caller) for the heap that owns
-   its pool: one CAS per RC_REMOTE_BATCH blocks.  A thread's batches pin at
-   most RC_REMOTE_SLOTS pools; they go out when full, every 8th malloc slow
-   path, and at thread exit. */
+   its pool: one CAS per RC_REMOTE_BATCH blocks, or per RC_REMOTE_BYTES of
+   them (big blocks: a pool of 2 .. 7 never gives 16).  A thread's batches
+   pin at most RC_REMOTE_SLOTS pools and RC_REMOTE_SLOTS * RC_REMOTE_BYTES
+   bytes; they go out when full, every 8th malloc slow path, and at thread
+   exit. */
 static void remote_add(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
 {
     unsigned i = (unsigned)(((uintptr_t)p >> RC_POOL_SHIFT) % RC_REMOTE_SLOTS);
@@ -606,7 +619,7 @@ static void remote_add(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
         b->next = r->head;
     }
     r->head = b;
-    if (++r->count >= RC_REMOTE_BATCH) {
+    if (++r->count >= RC_REMOTE_BATCH || r->count * p->block_size >= RC_REMOTE_BYTES) {
         remote_flush(r);
         h->remote_used &= ~(1u << i);
     }

@@ -8,7 +8,7 @@
  *
  *   program ──malloc/free/new/delete──▶ override.c ──▶ alloc.c
  *                                                        │
- *              size <= rc_small_max (default 8192) ◀─────┴────▶ larger: up to
+ *             size <= rc_small_max (default 32704) ◀─────┴────▶ larger: up to
  *                         │                                     1 MiB a span,
  *                         ▼                                     beyond (or odd
  *   heap.c: the calling thread's heap (initial-exec TLS)        alignment):
@@ -25,7 +25,10 @@
  *            of address space are arenas.
  *
  * Size classes (sizeclass.c).  16-byte spacing up to 128, then four classes
- * per power of two up to RC_SMALL_LIMIT:
+ * per power of two up to 8192 (RC_TABLE_LIMIT: found by a table lookup on
+ * the fast path), then six "pool-fraction" classes, the largest multiples
+ * of 16 of which 7, 6, 5, 4, 3 and 2 fill a pool (found by a short search,
+ * off the fast path), up to RC_SMALL_LIMIT:
  *
  *     request bytes     block size        class index
  *     0 .. 16           16                0
@@ -35,6 +38,16 @@
  *     129 .. 160        160               8
  *     ...               192 224 256 320 384 448 512 640 768 896 1024 ...
  *     7169 .. 8192      8192              31
+ *     8193 .. 9344      9344 (7 a pool)   32
+ *     ...               10896 13072 16352 21792 (6, 5, 4, 3 a pool)
+ *     21793 .. 32704    32704 (2 a pool)  37
+ *
+ * Without the pool-fraction classes every block of 8 .. 32 KiB was a span
+ * of a whole pool: a 9 KiB block held 64 KiB, whose pages filled in as the
+ * pool was reused for other sizes (rpmalloc's benchmark, sizes to 16000
+ * bytes, peaked at 1.8x the best peer's RSS), and each went through the
+ * arena lock.  As pool blocks they are cached per thread and freed across
+ * threads in batches like any other.
  *
  * Every block size is a multiple of 16, so every block is 16-byte aligned;
  * a request with alignment A <= 128 is served from the first class whose
@@ -167,8 +180,9 @@
 #define RC_PAGEMAP_SIZE  ((size_t)1 << (RC_ADDR_BITS - RC_ARENA_SHIFT))
 
 #define RC_ALIGN         16                         /* malloc's alignment */
-#define RC_NCLASSES      32
-#define RC_SMALL_LIMIT   8192                       /* largest class */
+#define RC_NCLASSES      38
+#define RC_SMALL_LIMIT   32704                      /* largest class: 2 per pool */
+#define RC_TABLE_LIMIT   8192                       /* classes found by table lookup */
 #define RC_SMALL_MIN_MAX 512                        /* rc_small_max floor */
 #define RC_CARVE_BYTES   4096                       /* lazy carving: a page (power of 2) */
 #define RC_DIRTY_MIN     16                         /* free pools always kept resident */
@@ -182,6 +196,7 @@
 #define RC_CACHE_BYTES   32768                      /* per class per thread */
 #define RC_REMOTE_SLOTS  32                         /* pools batched for remote free */
 #define RC_REMOTE_BATCH  16                         /* blocks per remote hand-off */
+#define RC_REMOTE_BYTES  32768                      /* ... or bytes, when fewer */
 #define RC_BATCH_MASK    ((uintptr_t)RC_REMOTE_BATCH - 1) /* n - 1 in a tail pointer */
 #if RC_REMOTE_BATCH > RC_ALIGN
 #error "a batch's size must fit in the low bits of a 16-byte-aligned pointer"
@@ -329,7 +344,7 @@ extern const uint32_t _rc_class_size[RC_NCLASSES];
    load beyond the pool header's first line).  A span's magic is 0: every
    offset passes (spans are checked on their own path). */
 extern uintptr_t _rc_free_key;
-extern const uint8_t _rc_size_class[RC_SMALL_LIMIT / 16 + 1];
+extern const uint8_t _rc_size_class[RC_TABLE_LIMIT / 16 + 1];
 
 /* ---- os.c: the OS contract ---------------------------------------------- */
 void *_rc_os_map(size_t size);                       /* NULL on failure */
@@ -349,8 +364,26 @@ uint64_t _rc_now_ms(void);                           /* CLOCK_MONOTONIC_COARSE *
 void     _rc_sizeclass_init(void);
 unsigned _rc_class_for_align(size_t size, size_t align); /* RC_NCLASSES if none */
 
+/* The class of a request of at most RC_TABLE_LIMIT bytes (the fast paths:
+   _rc_fast_max never exceeds it). */
 RC_INLINE unsigned _rc_class_of(size_t size) {
     return _rc_size_class[(size + 15) >> 4];
+}
+/* ... of any request up to RC_SMALL_LIMIT: the few pool-fraction classes
+   above the table are searched (slow paths only). */
+unsigned _rc_class_of_big(size_t size);
+static inline unsigned _rc_class_any(size_t size) {
+    return size <= RC_TABLE_LIMIT ? _rc_class_of(size) : _rc_class_of_big(size);
+}
+
+/* A buffer realloc'ed past this many bytes moves into a span with room to
+   double in place (span.c), rather than up the pool classes one copy at a
+   time; a span shrunk below it moves back into a pool.  Half the table's
+   classes (or of a lower small max): the pool-fraction classes above 8 KiB
+   serve blocks allocated at their size, and growing buffers skip them. */
+static inline size_t _rc_span_growth_from(void)
+{
+    return (_rc_small_max < RC_TABLE_LIMIT ? _rc_small_max : RC_TABLE_LIMIT) / 2;
 }
 
 /* ---- arena.c ------------------------------------------------------------ */

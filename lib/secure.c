@@ -159,7 +159,7 @@ void *_rc_secure_malloc(size_t size, size_t align, bool zero)
     size_t need = size + RC_TRAILER;
     unsigned cls = RC_NCLASSES;
     if (size <= _rc_small_max - RC_TRAILER)
-        cls = align <= RC_ALIGN ? _rc_class_of(need) : _rc_class_for_align(need, align);
+        cls = align <= RC_ALIGN ? _rc_class_any(need) : _rc_class_for_align(need, align);
     if (cls >= RC_NCLASSES)
         return _rc_debug_malloc(size, align, zero);
     char *p = pick(cls);

@@ -14,10 +14,11 @@
  * pagemap test need nothing new.  A span costs what the program touches
  * (whole pages; the rest of its pools is address space), reuses resident
  * pools first, and returns to the OS by the arenas' decay, like any pool.
- * This is what serves the sizes between the pools and jemalloc -- a growing
- * buffer's 9 KiB .. 1 MiB -- without loading or setting up jemalloc, and a
- * buffer grows in place to the end of its pools, then into free pools that
- * follow (realloc), before it is ever copied.
+ * This is what serves the sizes between the pools and jemalloc (32 KiB ..
+ * 1 MiB) and any buffer realloc grows past 4 KiB (_rc_span_growth_from)
+ * without loading or setting up jemalloc: a buffer grows in place to the
+ * end of its pools, then into free pools that follow, before it is ever
+ * copied.
  *
  * Invariants:
  *   - a live span's header has cls == RC_SPAN_CLASS, owner == NULL (so every
@@ -120,7 +121,7 @@ void *_rc_span_realloc(void *ptr, size_t size)
     size_t old = p->block_size;
     size_t high = (size_t)(p->bump - (char *)ptr);
     unsigned n = span_pools(p);
-    if (size > _rc_small_max && _rc_span_fits(size, off)) {
+    if (size > _rc_span_growth_from() && _rc_span_fits(size, off)) {
         unsigned m = pools_for(off, size);
         if (size <= old && (m == n || size >= high / 4)) {
             if (size > high)
@@ -142,7 +143,7 @@ void *_rc_span_realloc(void *ptr, size_t size)
         return ptr;
     }
 move:;
-    void *q = size > old && size > _rc_small_max && _rc_span_fits(size, 0) ? _rc_span_grown(size)
+    void *q = size > old && size > _rc_span_growth_from() && _rc_span_fits(size, 0) ? _rc_span_grown(size)
                                                                           : _rc_malloc(size);
     if (q == NULL)
         return NULL;                /* errno is ENOMEM; ptr stays valid */

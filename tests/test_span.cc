@@ -1,6 +1,6 @@
 /*
- * test_span.cc -- blocks between the size classes and jemalloc (8 KiB ..
- * 1 MiB): each a run of whole pools.  What a program relies on: usable size
+ * test_span.cc -- blocks between the size classes and jemalloc (32 KiB ..
+ * 1 MiB), and buffers realloc'ed past 4 KiB: each a run of whole pools.  What a program relies on: usable size
  * at least the request, alignment kept, contents kept by every realloc into,
  * within and out of a span, growth in place to the end of its pools, calloc
  * zeroing a reused span, frees from any thread, and the statistics.
@@ -24,7 +24,7 @@ const size_t kSpanMax = 16 * kPool - 128;   /* RC_SPAN_MAX */
 
 TEST(Span, EverySizeUsableAndAligned)
 {
-    for (size_t s = 8193; s <= kSpanMax; s = s * 9 / 8 + 1) {
+    for (size_t s = 8193; s <= kSpanMax; s = s * 9 / 8 + 1) {   /* pool classes too */
         void *p = rc_malloc(opaque(s));
         ASSERT_NE(p, nullptr) << s;
         ASSERT_TRUE(aligned(p, 16));
@@ -44,16 +44,16 @@ TEST(Span, EverySizeUsableAndAligned)
 TEST(Span, GrowsInPlaceToTheEndOfItsPool)
 {
     SKIP_IN_CHECKED_MODE();
-    char *p = (char *)rc_malloc(opaque(9000));
+    char *p = (char *)rc_malloc(opaque(40000));
     ASSERT_NE(p, nullptr);
-    fill(p, 9000, 3);
+    fill(p, 40000, 3);
     size_t usable = rc_usable_size(p);
     ASSERT_GE(usable, kPool - 128);          /* one pool, to its end */
-    for (size_t s = 9000; s <= usable; s += s / 8) {
+    for (size_t s = 40000; s <= usable; s += s / 8) {
         char *q = (char *)rc_realloc(p, opaque(s));
         ASSERT_EQ(q, p) << "moved at " << s;
     }
-    ASSERT_EQ(check(p, 9000, 3), SIZE_MAX);
+    ASSERT_EQ(check(p, 40000, 3), SIZE_MAX);
     rc_free(p);
 }
 

@@ -17,7 +17,7 @@ check "SMALL_MAX=2k accepted" 'echo "$out" | grep -q "RCMALLOC_SMALL_MAX=2048 by
 
 out=$(RCMALLOC_SMALL_MAX=lots RCMALLOC_VERBOSE=1 "$prog" 2>&1)
 check "malformed value reported once" '[ "$(echo "$out" | grep -c "ignoring RCMALLOC_SMALL_MAX=lots")" = 1 ]'
-check "malformed value: default used" 'echo "$out" | grep -q "RCMALLOC_SMALL_MAX=8192 bytes"'
+check "malformed value: default used" 'echo "$out" | grep -q "RCMALLOC_SMALL_MAX=32704 bytes"'
 check "malformed value: program still runs" 'echo "$out" | grep -q finished'
 
 out=$(RCMALLOC_SMALL_MAX=100 "$prog" 2>&1)
@@ -31,7 +31,7 @@ out=$(env -u RCMALLOC_SECURE -u RCMALLOC_DEBUG "$prog" stats 2>&1)
 check "rc_stats_print: 48-byte class with 1000+ blocks" \
   'echo "$out" | awk '"'"'$2 == 48 && $4 >= 1000 { found = 1 } END { exit !found }'"'"''
 check "rc_stats_print: the span counted" \
-  'echo "$out" | grep -q "^spans (blocks of 8193 .. 1048448 bytes): 1 in use, 1[0-9]* bytes"'
+  'echo "$out" | grep -q "^spans (blocks of 32705 .. 1048448 bytes): 1 in use, 1[0-9]* bytes"'
 check "rc_stats_print: jemalloc side counted" \
   'echo "$out" | grep -q "large (jemalloc): [1-9][0-9]* bytes allocated"'
 exit $fail
