@@ -133,7 +133,7 @@ void *_rc_new_prefixed(const rc_type *type, size_t size, size_t prefix);
 
 /* ---- gc.c -------------------------------------------------------------- */
 
-void _rc_gc_link_new(void *obj);    /* rc_new of a container: track, count */
+/* rc_new of a container: track, count: _rc_gc_link_new in nursery.h */
 /* A container's refcount hit 0: untrack it (waits for a running
    collection). */
 void _rc_gc_untrack_dying(void *obj);
