@@ -944,15 +944,32 @@ static __attribute__((noinline)) void maybe_collect(void)
     unlock();
 }
 
+/* What count[0] must pass for a birth to start a collection (above). */
+static inline long trigger_now(void)
+{
+    long t = atomic_load_explicit(&_rc_gc_trigger0, memory_order_relaxed);
+    unsigned n = atomic_load_explicit(&_rc_stw_nthreads, memory_order_relaxed);
+    if (n > 64)
+        n = 64;
+    return n > 1 && t < LONG_MAX / 64 ? t * (long)n : t;
+}
+
 /* Add this thread's delta to young_count; collect if that passes the
-   threshold. */
+   threshold.  Then the delta of the next flush: COUNT_BATCH, or sooner if
+   count[0] would pass the trigger before (exact for one thread, which
+   alone moves young_count; with more, the others' flushes in between make
+   it later by at most their batches, as before flush_at). */
 void _rc_gc_count_flush(nursery *nu)
 {
     _rc_stw_crit_enter();
     long d = atomic_exchange_explicit(&nu->delta, 0, memory_order_relaxed);
     long c = atomic_fetch_add(&_rc_gc_young_count, d) + d;
     _rc_stw_crit_leave();
-    if (c > trigger_now() && !tls_collector)
+    long t = trigger_now();
+    long room = c > t ? 0 : t - c;     /* births before it passes t */
+    atomic_store_explicit(&nu->flush_at, room >= COUNT_BATCH ? COUNT_BATCH : room + 1,
+                          memory_order_relaxed);
+    if (c > t && !tls_collector)
         maybe_collect();
 }
 
@@ -1073,11 +1090,14 @@ RC_API size_t rc_gc_collect(int generation)
     return n;
 }
 
-/* trigger0: what count[0] must pass for a birth to try a collection */
+/* trigger0: what count[0] must pass for a birth to try a collection;
+   every nursery's next birth flushes and works out its flush_at again */
 static void set_trigger(void)
 {
     atomic_store(&_rc_gc_trigger0, enabled && threshold[0] != 0
                  ? (long)(threshold[0] > LONG_MAX ? LONG_MAX : threshold[0]) : LONG_MAX);
+    for (nursery *nu = atomic_load(&all_nurseries); nu != NULL; nu = nu->next_all)
+        atomic_store_explicit(&nu->flush_at, 0, memory_order_relaxed);
 }
 
 RC_API void rc_gc_enable(void) { lock(); enabled = 1; set_trigger(); unlock(); }

@@ -27,6 +27,9 @@ typedef struct nursery {
     rc_gc_head *_Atomic slot[NURSERY_SLOTS];
     _Atomic size_t n;           /* slots handed out: owner, or the collector */
     _Atomic long delta;         /* births - deaths not yet in young_count */
+    _Atomic long flush_at;      /* the delta at which a birth must flush it:
+                                   set by the owner's flush, 0 (at once) by
+                                   a change of the threshold (gc.c) */
     int in_use;                 /* owned by a live thread (nursery_lock) */
     struct nursery *_Atomic next_all;   /* every nursery, never freed */
 } nursery;
@@ -72,24 +75,15 @@ static inline void nursery_add(nursery *nu, rc_gc_head *g)
     atomic_store_explicit(&nu->n, n + 1, memory_order_relaxed);
 }
 
-/* What count[0] must pass for a birth to start a collection (gc.c). */
-static inline long trigger_now(void)
-{
-    long t = atomic_load_explicit(&_rc_gc_trigger0, memory_order_relaxed);
-    unsigned n = atomic_load_explicit(&_rc_stw_nthreads, memory_order_relaxed);
-    if (n > 64)
-        n = 64;
-    return n > 1 && t < LONG_MAX / 64 ? t * (long)n : t;
-}
-
+/* A birth flushes the delta when it reaches COUNT_BATCH or would take
+   count[0] past the trigger: the flush works out which comes first as
+   flush_at, so that a birth only compares (gc.c: _rc_gc_count_flush). */
 static inline void count_birth(nursery *nu)
 {
     long d = atomic_load_explicit(&nu->delta, memory_order_relaxed) + 1;
     atomic_store_explicit(&nu->delta, d, memory_order_relaxed);
-    if (__builtin_expect(d >= COUNT_BATCH ||
-                         atomic_load_explicit(&_rc_gc_young_count,
-                                              memory_order_relaxed) + d >
-                         trigger_now(), 0))
+    if (__builtin_expect(d >= atomic_load_explicit(&nu->flush_at,
+                                                   memory_order_relaxed), 0))
         _rc_gc_count_flush(nu);
 }
 
