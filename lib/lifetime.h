@@ -170,13 +170,19 @@ typedef struct rc_census_chunk {
 
 typedef struct rc_census_table {
     rc_census_chunk first;
-    const rc_type *last_type;       /* owner's cache: the last type counted */
-    rc_census_slot *last_slot;
     _Atomic int in_use;             /* owned by a live thread */
     struct rc_census_table *next_all;   /* list of all tables, never shrinks */
 } rc_census_table;
 
 extern __thread rc_census_table *_rc_census_tls;
+/* The owner's cache: the last type counted and its slot, in thread-local
+   storage itself (no load of the table's address, no NULL test: type is
+   NULL only before the first count, and no object's type is NULL). */
+typedef struct rc_census_last {
+    const rc_type *type;
+    rc_census_slot *slot;
+} rc_census_last;
+extern __thread rc_census_last _rc_census_last;
 /* The slot of t in this thread's table (creating either); NULL only when
    out of memory (the count is then lost: the census undercounts). */
 rc_census_slot *_rc_census_slot(const rc_type *t);
@@ -184,10 +190,9 @@ rc_census_slot *_rc_census_slot(const rc_type *t);
 static inline __attribute__((always_inline))
 void _rc_census_count(const rc_type *t, size_t dobjects, size_t dbytes)
 {
-    rc_census_table *c = _rc_census_tls;
     rc_census_slot *s;
-    if (__builtin_expect(c != NULL && c->last_type == t, 1)) {
-        s = c->last_slot;
+    if (__builtin_expect(_rc_census_last.type == t, 1)) {
+        s = _rc_census_last.slot;
     } else {
         s = _rc_census_slot(t);
         if (s == NULL)
