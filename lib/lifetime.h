@@ -40,10 +40,12 @@
  *                   the queue link with the top bit set.
  * Plain atomics, not biased counting: see object.c for the measurement.
  *
- * Death (object.c: dealloc): at refcount 0 a container is first untracked
- * (under the collector lock, so a running collection never sees a half-dead
- * object), then, unless the trashcan defers it, finalize (once; may
- * resurrect) -> clear weakrefs + run their callbacks -> clear -> free.
+ * Death (object.c: decref_last, dealloc): at refcount 0 a container is
+ * first untracked (from its thread's nursery, or from a generation list
+ * under the lists' spin lock, waiting for a collection that has it in its
+ * lists: a running collection never sees a half-dead object), then,
+ * unless the trashcan defers it, finalize (once; may resurrect) -> clear
+ * weakrefs + run their callbacks -> clear -> free.
  * Trashcan: a thread-local nesting depth; past RC_TRASHCAN_DEPTH a dying
  * object is pushed on a thread-local queue instead, and the outermost death
  * drains the queue before returning, so any chain or tree dies in bounded
