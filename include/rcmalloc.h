@@ -71,18 +71,22 @@ RC_API size_t         rc_refcount(const void *obj);
 RC_API const rc_type *rc_type_of(const void *obj);
 RC_API void           rc_immortalize(void *obj);
 
-/* field = NULL, then decref the old value */
+/* field = NULL, then decref the old value.  A NULL field costs no call
+   (as CPython's Py_CLEAR): leaves of a structure clear NULL fields. */
 #define RC_CLEAR(field) do {                    \
         void *rc_clear_old_ = (void *)(field);  \
-        (field) = NULL;                         \
-        rc_decref(rc_clear_old_);               \
+        if (rc_clear_old_ != NULL) {            \
+            (field) = NULL;                     \
+            rc_decref(rc_clear_old_);           \
+        }                                       \
     } while (0)
 
 /* field = val (a new reference, owned by field), then decref the old value */
 #define RC_SETREF(field, val) do {              \
         void *rc_setref_old_ = (void *)(field); \
         (field) = (val);                        \
-        rc_decref(rc_setref_old_);              \
+        if (rc_setref_old_ != NULL)             \
+            rc_decref(rc_setref_old_);          \
     } while (0)
 
 /* Cycle collector: generational, in the spirit of CPython's gc module. */

@@ -27,6 +27,7 @@
 #include <string.h>
 
 __thread rc_census_table *_rc_census_tls;
+__thread rc_census_last _rc_census_last;
 static rc_census_table *_Atomic all_tables;
 static pthread_key_t exit_key;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
@@ -42,10 +43,11 @@ static inline size_t hash_type(const rc_type *t, size_t slots)
 static void thread_exit(void *p)
 {
     rc_census_table *c = p;
-    if (_rc_census_tls == c)
+    if (_rc_census_tls == c) {
         _rc_census_tls = NULL;
-    c->last_type = NULL;
-    c->last_slot = NULL;
+        _rc_census_last.type = NULL;
+        _rc_census_last.slot = NULL;
+    }
     atomic_store_explicit(&c->in_use, 0, memory_order_release);
 }
 
@@ -104,8 +106,8 @@ rc_census_slot *_rc_census_slot(const rc_type *t)
                 st = t;
             }
             if (st == t) {
-                c->last_type = t;
-                c->last_slot = s;
+                _rc_census_last.type = t;
+                _rc_census_last.slot = s;
                 return s;
             }
         }

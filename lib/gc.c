@@ -78,8 +78,7 @@
  *   stopped within RCMALLOC_GC_STOP_MS the collection is skipped.
  */
 #define _GNU_SOURCE 1   /* PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP */
-#include "lifetime.h"
-#include "stw.h"
+#include "nursery.h"
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
@@ -91,13 +90,7 @@
 
 #define NGEN 3
 
-/* rc_gc_head.flags */
-#define GC_COLLECTING  1u   /* in the young list of the running collection */
-#define GC_UNREACHABLE 2u   /* in its unreachable set */
-#define GC_WAS_TRACKED 4u   /* set when a dying object is untracked */
-#define GC_NURSERY     8u   /* in a nursery slot; gc_refs = the slot's address */
-#define GC_GEN_SHIFT   4    /* bits 4-5: the generation list it is on, */
-#define GC_GEN_MASK    (3u << GC_GEN_SHIFT)  /* PERMANENT for the frozen one */
+/* rc_gc_head.flags: GC_* in nursery.h */
 #define PERMANENT      NGEN
 
 static pthread_mutex_t gc_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
@@ -155,7 +148,9 @@ static __thread int tls_collector;     /* this thread runs the collection */
  * young_count plus each nursery's delta, which its owner adds in batches
  * of COUNT_BATCH, and at once when the sum would pass the threshold: the
  * trigger stays exact for one thread, and within a batch per thread for
- * many.  trigger0 mirrors threshold[0] (LONG_MAX when disabled).
+ * many.  trigger0 mirrors threshold[0] (LONG_MAX when disabled).  (In
+ * the code: _rc_gc_young_count, _rc_gc_trigger0, shared with nursery.h,
+ * where a birth and a death in the owner's nursery are inlined.)
  *
  * With n > 1 threads registered (stw.c), each collection stops the n - 1
  * others, which costs ~100 us of signals and wake-ups here whatever the
@@ -163,24 +158,14 @@ static __thread int tls_collector;     /* this thread runs the collection */
  * net births (n capped at 64), as free-threaded CPython also lets its
  * young generation grow before it stops the world.  One thread: exactly
  * CPython's schedule. */
-#define NURSERY_SLOTS 1024
-#define COUNT_BATCH   64
-
-typedef struct nursery {
-    rc_gc_head *_Atomic slot[NURSERY_SLOTS];
-    _Atomic size_t n;           /* slots handed out: owner, or the collector */
-    _Atomic long delta;         /* births - deaths not yet in young_count */
-    int in_use;                 /* owned by a live thread (nursery_lock) */
-    struct nursery *_Atomic next_all;   /* every nursery, never freed */
-} nursery;
-
-static __thread nursery *tls_nursery;
+/* (the nursery type and the inlined birth and death: nursery.h) */
+__thread nursery *_rc_gc_tls_nursery;
 static nursery *_Atomic all_nurseries;
 static pthread_mutex_t nursery_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t nursery_key;
 static pthread_once_t nursery_once = PTHREAD_ONCE_INIT;
-static _Atomic long young_count;
-static _Atomic long trigger0 = 700;
+_Atomic long _rc_gc_young_count;
+_Atomic long _rc_gc_trigger0 = 700;
 /* After a collection that could not stop the world (a thread blocks the
    signal), automatic ones wait 1, 2, 4 .. 64 s before trying again, so
    that such a program does not wait RCMALLOC_GC_STOP_MS at every
@@ -213,17 +198,6 @@ static void old_lock(void)
 static void old_unlock(void)
 {
     atomic_store_explicit(&old_lock_word, 0, memory_order_release);
-}
-
-/* flags words read outside the lists' lock (a death deciding where its
-   object is) are accessed with these */
-static inline uint32_t flags_load(const rc_gc_head *g)
-{
-    return __atomic_load_n(&g->flags, __ATOMIC_ACQUIRE);
-}
-static inline void flags_store(rc_gc_head *g, uint32_t f)
-{
-    __atomic_store_n(&g->flags, f, __ATOMIC_RELEASE);
 }
 
 /* Leak finding (rc_gc_get_objects(3)): debug flags, the garbage kept under
@@ -339,7 +313,7 @@ static void nursery_release(void *arg)
     pthread_mutex_lock(&nursery_lock);
     nu->in_use = 0;
     pthread_mutex_unlock(&nursery_lock);
-    tls_nursery = NULL;
+    _rc_gc_tls_nursery = NULL;
 }
 
 static void nursery_make_key(void)
@@ -349,7 +323,7 @@ static void nursery_make_key(void)
 }
 
 /* This thread's nursery: an exited thread's, or a new one. */
-static __attribute__((noinline)) nursery *nursery_take(void)
+nursery *_rc_gc_nursery_take(void)
 {
     pthread_once(&nursery_once, nursery_make_key);
     pthread_mutex_lock(&nursery_lock);
@@ -367,19 +341,13 @@ static __attribute__((noinline)) nursery *nursery_take(void)
     nu->in_use = 1;
     pthread_mutex_unlock(&nursery_lock);
     pthread_setspecific(nursery_key, nu);
-    tls_nursery = nu;
+    _rc_gc_tls_nursery = nu;
     return nu;
-}
-
-static inline nursery *my_nursery(void)
-{
-    nursery *nu = tls_nursery;
-    return __builtin_expect(nu != NULL, 1) ? nu : nursery_take();
 }
 
 /* Link every live object of nu into generation 0.  Its owner, when it is
    full (in its critical region), or the collector with the world stopped. */
-static void nursery_drain(nursery *nu)
+void _rc_gc_nursery_drain(nursery *nu)
 {
     size_t n = atomic_load_explicit(&nu->n, memory_order_relaxed);
     old_lock();
@@ -404,7 +372,7 @@ static void nursery_drain(nursery *nu)
 static void drain_all(void)
 {
     for (nursery *nu = atomic_load(&all_nurseries); nu != NULL; nu = nu->next_all)
-        nursery_drain(nu);
+        _rc_gc_nursery_drain(nu);
 }
 
 /* count[0] (young_count and the deltas) back to 0: with the world
@@ -414,7 +382,7 @@ static void count0_reset(void)
 {
     for (nursery *nu = atomic_load(&all_nurseries); nu != NULL; nu = nu->next_all)
         atomic_store_explicit(&nu->delta, 0, memory_order_relaxed);
-    atomic_store_explicit(&young_count, 0, memory_order_relaxed);
+    atomic_store_explicit(&_rc_gc_young_count, 0, memory_order_relaxed);
 }
 
 /* Every tracked object onto the lists, for a walk or a freeze (collector
@@ -429,25 +397,9 @@ static void gather_nurseries(void)
         _rc_stw_start();
     } else {
         _rc_stw_crit_enter();
-        nursery_drain(my_nursery());
+        _rc_gc_nursery_drain(my_nursery());
         _rc_stw_crit_leave();
     }
-}
-
-/* Put g (untracked) into this thread's nursery.  In a critical region. */
-static inline void nursery_add(nursery *nu, rc_gc_head *g)
-{
-    size_t n = atomic_load_explicit(&nu->n, memory_order_relaxed);
-    if (__builtin_expect(n == NURSERY_SLOTS, 0)) {
-        nursery_drain(nu);
-        n = 0;
-    }
-    rc_gc_head *_Atomic *s = &nu->slot[n];
-    g->next = g->prev = NULL;
-    g->gc_refs = (int64_t)(intptr_t)s;
-    flags_store(g, GC_NURSERY);
-    atomic_store_explicit(s, g, memory_order_relaxed);
-    atomic_store_explicit(&nu->n, n + 1, memory_order_relaxed);
 }
 
 static inline size_t nursery_estimate(void)
@@ -817,7 +769,7 @@ static size_t collect(int gen)
     if (pins_reserve(estimate + estimate / 8 + 256) != 0)
         return 0;
     if (_rc_stw_stop() != 0) {
-        atomic_store(&young_count, 0);
+        atomic_store(&_rc_gc_young_count, 0);
         unsigned f = stop_failures < 6 ? stop_failures : 6;
         retry_after_ms = _rc_now_ms() + (1000u << f);
         stop_failures++;
@@ -981,12 +933,12 @@ static __attribute__((noinline)) void maybe_collect(void)
         pthread_mutex_trylock(&gc_lock) != 0)
         return;
     if (stop_failures && _rc_now_ms() < retry_after_ms) {
-        atomic_store(&young_count, 0);
+        atomic_store(&_rc_gc_young_count, 0);
         unlock();
         return;
     }
     if (enabled && !collecting && threshold[0] != 0) {
-        count[0] = (size_t)atomic_load(&young_count);
+        count[0] = (size_t)atomic_load(&_rc_gc_young_count);
         collect_generations();
     }
     unlock();
@@ -995,7 +947,7 @@ static __attribute__((noinline)) void maybe_collect(void)
 /* What count[0] must pass for a birth to start a collection (above). */
 static inline long trigger_now(void)
 {
-    long t = atomic_load_explicit(&trigger0, memory_order_relaxed);
+    long t = atomic_load_explicit(&_rc_gc_trigger0, memory_order_relaxed);
     unsigned n = atomic_load_explicit(&_rc_stw_nthreads, memory_order_relaxed);
     if (n > 64)
         n = 64;
@@ -1003,38 +955,22 @@ static inline long trigger_now(void)
 }
 
 /* Add this thread's delta to young_count; collect if that passes the
-   threshold. */
-static __attribute__((noinline)) void count_flush(nursery *nu)
+   threshold.  Then the delta of the next flush: COUNT_BATCH, or sooner if
+   count[0] would pass the trigger before (exact for one thread, which
+   alone moves young_count; with more, the others' flushes in between make
+   it later by at most their batches, as before flush_at). */
+void _rc_gc_count_flush(nursery *nu)
 {
     _rc_stw_crit_enter();
     long d = atomic_exchange_explicit(&nu->delta, 0, memory_order_relaxed);
-    long c = atomic_fetch_add(&young_count, d) + d;
+    long c = atomic_fetch_add(&_rc_gc_young_count, d) + d;
     _rc_stw_crit_leave();
-    if (c > trigger_now() && !tls_collector)
+    long t = trigger_now();
+    long room = c > t ? 0 : t - c;     /* births before it passes t */
+    atomic_store_explicit(&nu->flush_at, room >= COUNT_BATCH ? COUNT_BATCH : room + 1,
+                          memory_order_relaxed);
+    if (c > t && !tls_collector)
         maybe_collect();
-}
-
-static inline void count_birth(nursery *nu)
-{
-    long d = atomic_load_explicit(&nu->delta, memory_order_relaxed) + 1;
-    atomic_store_explicit(&nu->delta, d, memory_order_relaxed);
-    if (__builtin_expect(d >= COUNT_BATCH ||
-                         atomic_load_explicit(&young_count, memory_order_relaxed) + d >
-                         trigger_now(), 0))
-        count_flush(nu);
-}
-
-void _rc_gc_link_new(void *obj)
-{
-    rc_gc_head *g = rc_gc_of(obj);
-    nursery *nu = my_nursery();
-    /* count (and perhaps collect) first: obj, not initialized by its
-       creator yet, must not be traversed by a collection its own birth
-       started */
-    count_birth(nu);
-    _rc_stw_crit_enter();
-    nursery_add(nu, g);
-    _rc_stw_crit_leave();
 }
 
 /* Take g off whatever tracks it (a nursery slot or a list) and give its
@@ -1097,12 +1033,8 @@ static int untrack(nursery *nu, rc_gc_head *g, uint32_t mark)
 void _rc_gc_untrack_dying(void *obj)
 {
     nursery *nu = my_nursery();
-    if (untrack(nu, rc_gc_of(obj), GC_WAS_TRACKED)) {
-        /* count[0]--, never below 0 (as CPython's): exact in one thread */
-        long d = atomic_load_explicit(&nu->delta, memory_order_relaxed) - 1;
-        if (atomic_load_explicit(&young_count, memory_order_relaxed) + d >= 0)
-            atomic_store_explicit(&nu->delta, d, memory_order_relaxed);
-    }
+    if (untrack(nu, rc_gc_of(obj), GC_WAS_TRACKED))
+        count_death(nu);
 }
 
 /* g is untracked: track it in this thread's nursery. */
@@ -1158,11 +1090,14 @@ RC_API size_t rc_gc_collect(int generation)
     return n;
 }
 
-/* trigger0: what count[0] must pass for a birth to try a collection */
+/* trigger0: what count[0] must pass for a birth to try a collection;
+   every nursery's next birth flushes and works out its flush_at again */
 static void set_trigger(void)
 {
-    atomic_store(&trigger0, enabled && threshold[0] != 0
+    atomic_store(&_rc_gc_trigger0, enabled && threshold[0] != 0
                  ? (long)(threshold[0] > LONG_MAX ? LONG_MAX : threshold[0]) : LONG_MAX);
+    for (nursery *nu = atomic_load(&all_nurseries); nu != NULL; nu = nu->next_all)
+        atomic_store_explicit(&nu->flush_at, 0, memory_order_relaxed);
 }
 
 RC_API void rc_gc_enable(void) { lock(); enabled = 1; set_trigger(); unlock(); }
@@ -1199,7 +1134,7 @@ RC_API void rc_gc_get_count(size_t *c0, size_t *c1, size_t *c2)
 {
     lock();
     if (c0) {
-        long c = atomic_load(&young_count);
+        long c = atomic_load(&_rc_gc_young_count);
         for (nursery *nu = atomic_load(&all_nurseries); nu != NULL; nu = nu->next_all)
             c += atomic_load_explicit(&nu->delta, memory_order_relaxed);
         *c0 = c > 0 ? (size_t)c : 0;
@@ -1556,7 +1491,7 @@ void _rc_gc_fork_child(void)
     /* the other threads are gone: their nurseries wait for new owners
        (their objects stay tracked, and die from any thread as before) */
     for (nursery *nu = atomic_load(&all_nurseries); nu != NULL; nu = nu->next_all)
-        nu->in_use = nu == tls_nursery;
+        nu->in_use = nu == _rc_gc_tls_nursery;
     pthread_mutex_init(&nursery_lock, NULL);
     /* the child's thread id differs: re-create rather than unlock */
     pthread_mutexattr_t a;

@@ -40,10 +40,12 @@
  *                   the queue link with the top bit set.
  * Plain atomics, not biased counting: see object.c for the measurement.
  *
- * Death (object.c: dealloc): at refcount 0 a container is first untracked
- * (under the collector lock, so a running collection never sees a half-dead
- * object), then, unless the trashcan defers it, finalize (once; may
- * resurrect) -> clear weakrefs + run their callbacks -> clear -> free.
+ * Death (object.c: decref_last, dealloc): at refcount 0 a container is
+ * first untracked (from its thread's nursery, or from a generation list
+ * under the lists' spin lock, waiting for a collection that has it in its
+ * lists: a running collection never sees a half-dead object), then,
+ * unless the trashcan defers it, finalize (once; may resurrect) -> clear
+ * weakrefs + run their callbacks -> clear -> free.
  * Trashcan: a thread-local nesting depth; past RC_TRASHCAN_DEPTH a dying
  * object is pushed on a thread-local queue instead, and the outermost death
  * drains the queue before returning, so any chain or tree dies in bounded
@@ -133,7 +135,7 @@ void *_rc_new_prefixed(const rc_type *type, size_t size, size_t prefix);
 
 /* ---- gc.c -------------------------------------------------------------- */
 
-void _rc_gc_link_new(void *obj);    /* rc_new of a container: track, count */
+/* rc_new of a container: track, count: _rc_gc_link_new in nursery.h */
 /* A container's refcount hit 0: untrack it (waits for a running
    collection). */
 void _rc_gc_untrack_dying(void *obj);
@@ -170,13 +172,19 @@ typedef struct rc_census_chunk {
 
 typedef struct rc_census_table {
     rc_census_chunk first;
-    const rc_type *last_type;       /* owner's cache: the last type counted */
-    rc_census_slot *last_slot;
     _Atomic int in_use;             /* owned by a live thread */
     struct rc_census_table *next_all;   /* list of all tables, never shrinks */
 } rc_census_table;
 
 extern __thread rc_census_table *_rc_census_tls;
+/* The owner's cache: the last type counted and its slot, in thread-local
+   storage itself (no load of the table's address, no NULL test: type is
+   NULL only before the first count, and no object's type is NULL). */
+typedef struct rc_census_last {
+    const rc_type *type;
+    rc_census_slot *slot;
+} rc_census_last;
+extern __thread rc_census_last _rc_census_last;
 /* The slot of t in this thread's table (creating either); NULL only when
    out of memory (the count is then lost: the census undercounts). */
 rc_census_slot *_rc_census_slot(const rc_type *t);
@@ -184,10 +192,9 @@ rc_census_slot *_rc_census_slot(const rc_type *t);
 static inline __attribute__((always_inline))
 void _rc_census_count(const rc_type *t, size_t dobjects, size_t dbytes)
 {
-    rc_census_table *c = _rc_census_tls;
     rc_census_slot *s;
-    if (__builtin_expect(c != NULL && c->last_type == t, 1)) {
-        s = c->last_slot;
+    if (__builtin_expect(_rc_census_last.type == t, 1)) {
+        s = _rc_census_last.slot;
     } else {
         s = _rc_census_slot(t);
         if (s == NULL)
