@@ -948,8 +948,9 @@ static void release_idle_heaps(rc_heap_t *me, uint64_t before)
 
 /* A thread about to carve a fresh pool first takes the pools of heaps whose
    threads have not been on a slow path (refilling or flushing a cache) for
-   a whole RCMALLOC_PURGE_DELAY_MS period: blocked, idle, or living on their
-   caches.  At most one scan per period, process-wide.  So what other
+   a whole idle period (RC_IDLE_MS, or RCMALLOC_PURGE_DELAY_MS if shorter):
+   blocked, idle, or living on their caches.  At most one scan per period,
+   process-wide.  So what other
    threads freed into an idle thread's pools is reused before any fresh
    pool is carved, once that thread has been idle a period.  The idle
    thread keeps its caches; its next refill adopts or carves like any
@@ -960,6 +961,8 @@ static void steal_idle(rc_heap_t *me)
     if (_rc_opt.purge_delay_ms < 0)
         return;
     uint64_t delay = (uint64_t)_rc_opt.purge_delay_ms;
+    if (delay > RC_IDLE_MS)
+        delay = RC_IDLE_MS;
     uint64_t now = _rc_now_ms(), last = atomic_load_explicit(&last_scan, memory_order_relaxed);
     if (now - last < delay || !atomic_compare_exchange_strong(&last_scan, &last, now))
         return;
