@@ -1184,3 +1184,54 @@ TEST_F(ThreadMemory, PoolsFillBeforeFreshPages)
             api.free_(p);
     });
 }
+
+/* Blocks of 8 .. 32 KiB are pool blocks, several to a pool (rcmalloc(7):
+   7, 6, 5, 4, 3 or 2 a pool), not a pool each; freed by another thread,
+   they are reused by the thread that allocated them. */
+TEST_F(ThreadMemory, MidSizeBlocksSharePools)
+{
+    const Api &api = surface();
+    const size_t kSize = 9000;                       /* class 9344: 7 a pool */
+    const size_t kCount = 700;                       /* 100 pools' worth */
+    on_thread([&] {
+        std::vector<char *> blocks;
+        blocks.reserve(kCount);
+        const Stats s0 = read_stats();
+        for (size_t i = 0; i < kCount; i++) {
+            char *p = (char *)api.malloc_(kSize);
+            ASSERT_NE(p, nullptr);
+            ASSERT_GE(api.usable(p), kSize);
+            memset(p, (int)(i % 251) + 1, kSize);
+            blocks.push_back(p);
+        }
+        const Stats s1 = read_stats();
+        EXPECT_LE(s1.pools, s0.pools + kCount / 7 + 8)
+            << kCount << " blocks of " << kSize << " bytes: " << describe(s0) << " -> " << describe(s1);
+        EXPECT_EQ(s1.spans, s0.spans) << "served as spans";
+        for (size_t i = 0; i < kCount; i++)
+            ASSERT_TRUE(blocks[i][0] == (char)(i % 251 + 1) && blocks[i][kSize - 1] == (char)(i % 251 + 1))
+                << "block " << i << " overwritten";
+        std::thread([&] {
+            for (char *p : blocks)
+                api.free_(p);
+        }).join();
+        blocks.clear();
+        for (int round = 0; round < 3; round++) {
+            for (size_t i = 0; i < kCount; i++) {
+                char *p = (char *)api.malloc_(kSize);
+                ASSERT_NE(p, nullptr);
+                memset(p, 0x5a, kSize);
+                blocks.push_back(p);
+            }
+            const Stats s2 = read_stats();
+            EXPECT_LE(s2.pools, s1.pools + 8)
+                << "round " << round << ": the blocks another thread freed were not reused: "
+                << describe(s1) << " -> " << describe(s2);
+            std::thread([&] {
+                for (char *p : blocks)
+                    api.free_(p);
+            }).join();
+            blocks.clear();
+        }
+    });
+}
