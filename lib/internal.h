@@ -17,7 +17,7 @@
  *        │ free list; flush: half back    no atomic)        sdallocx/sallocx/
  *        ▼                                                  xallocx only
  *     cur[class] ─▶ pool ─▶ free list of blocks      span.c: one block in a
- *                         │                          run of 1..16 whole pools
+ *                         │                          run of 1..17 whole pools
  *                         ▼                                    │
  *   arena.c: 4 MiB arenas mmap'ed at 4 MiB alignment,
  *            split into 64 KiB pools, handed out under
@@ -193,7 +193,7 @@
 #define RC_IDLE_MS       16                         /* a heap idle this long gives up its pools */
 #define RC_QUEUE_LOOK    8                          /* pools a refill looks at before carving */
 #define RC_SPAN_CLASS    255                        /* pool->cls of a span */
-#define RC_SPAN_POOLS    16                         /* most pools in a span */
+#define RC_SPAN_POOLS    17                         /* most pools in a span: 1 MiB fits */
 #define RC_SPAN_MAX      (RC_SPAN_POOLS * RC_POOL_SIZE - RC_POOL_HEADER)
 #define RC_SPAN_ALIGN    (RC_POOL_SIZE / 2)         /* most alignment a span gives */
 #define RC_CACHE_BYTES   32768                      /* per class per thread */

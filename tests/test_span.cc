@@ -20,7 +20,7 @@ using namespace rctest;
 namespace {
 
 const size_t kPool = 64 * 1024;
-const size_t kSpanMax = 16 * kPool - 128;   /* RC_SPAN_MAX */
+const size_t kSpanMax = 17 * kPool - 128;   /* RC_SPAN_MAX: 1 MiB fits */
 
 TEST(Span, EverySizeUsableAndAligned)
 {

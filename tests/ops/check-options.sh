@@ -31,7 +31,7 @@ out=$(env -u RCMALLOC_SECURE -u RCMALLOC_DEBUG "$prog" stats 2>&1)
 check "rc_stats_print: 48-byte class with 1000+ blocks" \
   'echo "$out" | awk '"'"'$2 == 48 && $4 >= 1000 { found = 1 } END { exit !found }'"'"''
 check "rc_stats_print: the span counted" \
-  'echo "$out" | grep -q "^spans (blocks of 32705 .. 1048448 bytes): 1 in use, 1[0-9]* bytes"'
+  'echo "$out" | grep -q "^spans (blocks of 32705 .. 1113984 bytes): 1 in use, 1[0-9]* bytes"'
 check "rc_stats_print: jemalloc side counted" \
   'echo "$out" | grep -q "large (jemalloc): [1-9][0-9]* bytes allocated"'
 exit $fail

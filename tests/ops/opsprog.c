@@ -60,7 +60,7 @@ int main(int argc, char **argv)
         void *keep[1000];
         for (int i = 0; i < 1000; i++)
             keep[i] = rc_malloc(48);
-        void *big = rc_malloc(1 << 20);      /* above the span limit: jemalloc */
+        void *big = rc_malloc(2 << 20);      /* above the span limit: jemalloc */
         void *mid = rc_malloc(100 << 10);    /* a span */
         rc_stats_print(stdout);
         rc_free(mid);
