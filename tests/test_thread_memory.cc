@@ -120,6 +120,16 @@ Stats read_stats()
     return s;
 }
 
+/* Pools holding blocks: what a lower bound on the count across a phase in
+   which this thread waits should use, since a heap idle for the idle
+   period (rcmalloc(7): 16 ms) gives its empty pools back to the arenas,
+   which lowers "pools in use" and "empty" alike.  (Upper bounds keep
+   "pools in use": that catches empty pools kept too.) */
+long holding(const Stats &s)
+{
+    return (long)s.pools - (long)s.empty;
+}
+
 std::string describe(const Stats &s)
 {
     char b[256];
@@ -890,9 +900,9 @@ static void exited_holders(size_t kSize)
     for (auto &v : held)
         ASSERT_EQ(v.size(), kPer);
     const Stats s1 = read_stats();
-    ASSERT_GE(s1.pools, s0.pools + kHolders * kPer * kSize / kPool)
+    ASSERT_GE(holding(s1), holding(s0) + (long)(kHolders * kPer * kSize / kPool))
         << describe(s0) << " / " << describe(s1);
-    const size_t holder_pools = s1.pools - s0.pools;
+    const long holder_pools = holding(s1) - holding(s0);
 
     /* Others free: all of holders 0 and 1, three in four of holders 2 and
        3; each freer its share in its own order (forward, backward, a
@@ -962,8 +972,8 @@ static void exited_holders(size_t kSize)
     printf("%s", msg);
     /* Holders 0 and 1's pools went back when their last blocks were freed
        (about half of the holders' pools), the others stayed. */
-    EXPECT_LE(s2.pools, s0.pools + holder_pools / 2 + 2) << "emptied pools of exited threads not given back\n" << msg;
-    EXPECT_GE(s2.pools, s0.pools + holder_pools / 2 - 2) << "pools with live blocks given back?\n" << msg;
+    EXPECT_LE((long)s2.pools, (long)s0.pools + holder_pools / 2 + 2) << "emptied pools of exited threads not given back\n" << msg;
+    EXPECT_GE(holding(s2), holding(s0) + holder_pools / 2 - 2) << "pools with live blocks given back?\n" << msg;
     /* The new thread's blocks came from those pools: none (or one or two,
        a cache's worth) taken fresh, where taking new ones would need
        freed_slots * kSize / 64 KiB, about 12. */
@@ -1037,31 +1047,46 @@ TEST_F(ThreadMemory, LastBlocksFreedConcurrently)
         if (rounds > 100 && std::chrono::steady_clock::now() - t0 > kBudget)
             break;
         held.clear();
-        if (use_std()) {
-            /* keep this thread's heap on its slow paths every round, so that
-               it is never idle long enough to be taken over: its pools stay
-               put and the count stays exact */
+        /* keep this thread's heap on its slow paths, every round and while
+           it waits for the round's threads, so that it is never idle long
+           enough (rcmalloc(7): 16 ms) to be taken over: its pools stay put
+           and the count stays exact (a heap taken over gives back the pools
+           only its cached blocks kept in use) */
+        auto keep_busy = [&] {
             void *keep[16];
             for (void *&k : keep)
                 k = api.malloc_(8000);
             for (void *k : keep)
                 api.free_(k);
-        }
-        on_thread([&] {
+        };
+        auto wait_busy = [&](std::atomic<int> &done, int n) {
+            while (done.load() < n) {
+                keep_busy();
+                sched_yield();
+            }
+        };
+        keep_busy();
+        std::atomic<int> filled{0};
+        Threads filler;
+        ASSERT_TRUE(filler.start([&] {
             for (size_t i = 0; i < kBlocks; i++) {
                 void *p = api.malloc_(kSize);
                 if (!p) {
                     failed++;
+                    filled++;
                     return;
                 }
                 uint64_t seed = ((uint64_t)rounds << 32) | i;
                 put(p, 64, seed);              /* the head is enough here */
                 held.push_back({p, 64, seed});
             }
-        });
+            filled++;
+        }));
+        wait_busy(filled, 1);
+        filler.join();
         ASSERT_EQ(failed.load(), 0);
         ASSERT_EQ(held.size(), kBlocks);
-        std::atomic<int> ready{0};
+        std::atomic<int> ready{0}, done{0};
         std::atomic<long> freed{0};
         {
             Threads freers;
@@ -1076,11 +1101,13 @@ TEST_F(ThreadMemory, LastBlocksFreedConcurrently)
                         api.free_(held[i].p);
                         freed++;
                     }
+                    done++;
                 });
                 if (!started)
                     ready += kFreers;          /* let the others go, then fail */
                 ASSERT_TRUE(started);
             }
+            wait_busy(done, kFreers);
         }
         ASSERT_EQ(freed.load(), (long)kBlocks);
         Stats s = read_stats();
@@ -1088,12 +1115,7 @@ TEST_F(ThreadMemory, LastBlocksFreedConcurrently)
             ref = s;
             continue;
         }
-        /* pools holding blocks: an idle heap (this thread's, if a round
-           took longer than the idle period: rcmalloc(7)) gives its empty
-           pools back to the arenas, which lowers "pools in use" and
-           "empty" alike; a pool given back twice lowers only the first */
-        const long d = ((long)s.pools - (long)s.empty) -
-                       ((long)ref.pools - (long)ref.empty);   /* a wrapped count is negative */
+        const long d = (long)s.pools - (long)ref.pools;   /* a wrapped count is negative */
         lowest = std::min(lowest, d);
         highest = std::max(highest, d);
         if (d < 0 || d > more_slack) {
