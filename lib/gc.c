@@ -5,12 +5,16 @@
  * (_rc_gc_link_new); rc_gc_track/untrack/freeze and the other controls.
  *
  * Algorithm (one collection of generation g, all under the collector lock):
- *  1. splice generations 0..g into a local "young" list;
- *  2. gc_refs = refcount for each; subtract one for every reference from
- *     another young object (traverse); what is left counts references from
+ *  1. splice generations 0..g into a local "young" list, and empty the
+ *     nurseries into it;
+ *  2. gc_refs = refcount for each (for a nursery's objects as they are
+ *     linked: one pass); subtract one for every reference from another
+ *     young object (traverse); what is left counts references from
  *     outside: threads, untracked or older objects;
  *  3. move_unreachable: anything with gc_refs > 0 and
- *     everything it reaches is reachable; the rest is the unreachable set;
+ *     everything it reaches is reachable; the rest is the unreachable set.
+ *     The reachable are marked with generation g+1 as they are scanned and
+ *     their list is linked into it at once (no pass of its own);
  *  4. pin the unreachable set (take a reference on each, so no other thread
  *     can make one die under us; an object whose count already reached 0 is
  *     being killed by another thread and is left to it, and what it holds
@@ -368,12 +372,6 @@ void _rc_gc_nursery_drain(nursery *nu)
     old_unlock();
 }
 
-/* With the world stopped: every nursery into generation 0. */
-static void drain_all(void)
-{
-    for (nursery *nu = atomic_load(&all_nurseries); nu != NULL; nu = nu->next_all)
-        _rc_gc_nursery_drain(nu);
-}
 
 /* count[0] (young_count and the deltas) back to 0: with the world
    stopped (a collection), or after a freeze (a delta another thread adds
@@ -393,7 +391,8 @@ static void gather_nurseries(void)
 {
     _rc_stw_enter();
     if (_rc_stw_stop() == 0) {
-        drain_all();
+        for (nursery *nu = atomic_load(&all_nurseries); nu != NULL; nu = nu->next_all)
+            _rc_gc_nursery_drain(nu);
         _rc_stw_start();
     } else {
         _rc_stw_crit_enter();
@@ -438,6 +437,30 @@ static inline int64_t refcnt_of(rc_gc_head *g)
 {
     int64_t v = atomic_load(&rc_head_of(rc_obj_of_gc(g))->refcnt);
     return v < 0 ? 0 : v;
+}
+
+/* With the world stopped, at the start of a collection: every nursery's
+   objects straight into its young list, with update_refs' work done on
+   the way (one pass over each, not a link into generation 0 and a walk
+   of it).  Returns how many. */
+static size_t drain_into_young(rc_gc_head *young)
+{
+    size_t moved = 0;
+    for (nursery *nu = atomic_load(&all_nurseries); nu != NULL; nu = nu->next_all) {
+        size_t n = atomic_load_explicit(&nu->n, memory_order_relaxed);
+        for (size_t i = 0; i < n; i++) {
+            rc_gc_head *g = atomic_load_explicit(&nu->slot[i], memory_order_relaxed);
+            if (g == NULL)
+                continue;
+            atomic_store_explicit(&nu->slot[i], NULL, memory_order_relaxed);
+            g->gc_refs = refcnt_of(g);
+            flags_store(g, GC_COLLECTING);      /* generation 0 */
+            list_append(g, young);
+            moved++;
+        }
+        atomic_store_explicit(&nu->n, 0, memory_order_relaxed);
+    }
+    return moved;
 }
 
 /* ==== phases ============================================================== */
@@ -491,15 +514,22 @@ static inline int is_root(rc_gc_head *g)
     return g->gc_refs > 0;
 }
 
-/* Returns how many are left unreachable. */
-static size_t move_unreachable(rc_gc_head *young, rc_gc_head *unreachable)
+/* Returns how many are left unreachable.  What stays in young is
+   reachable, and is filed on the way: its flags say generation `target`,
+   no longer in the collection (so that its children's visits and its
+   death treat it as filed); the caller links the list in. */
+static size_t move_unreachable(rc_gc_head *young, rc_gc_head *unreachable,
+                               int target, size_t *reachable)
 {
     rc_gc_head *g = young->next;
+    uint32_t gen_bits = (uint32_t)target << GC_GEN_SHIFT;
     n_moved_back = 0;
-    size_t n = 0;
+    size_t n = 0, r = 0;
     while (g != young) {
         if (is_root(g)) {
             traverse(g, visit_reachable, young);
+            g->flags = gen_bits;
+            r++;
             g = g->next;
         } else {
             rc_gc_head *next = g->next;
@@ -509,6 +539,7 @@ static size_t move_unreachable(rc_gc_head *young, rc_gc_head *unreachable)
             g = next;
         }
     }
+    *reachable = r;
     return n - n_moved_back;
 }
 
@@ -777,9 +808,8 @@ static size_t collect(int gen)
     }
     stop_failures = 0;
 
-    /* ---- the world is stopped: no allocation, no lock ---- */
-    drain_all();
-    count0_reset();
+    /* ---- the world is stopped: no allocation, no lock (every other
+       thread is outside its critical regions, so old_lock is free) ---- */
     size_t examined = 0;
     list_init(&young);
     list_init(&unreachable);
@@ -789,6 +819,9 @@ static size_t collect(int gen)
         list_merge(&gens[i], &young);
         gen_size[i] = 0;
     }
+    update_refs(&young);
+    examined += drain_into_young(&young);
+    count0_reset();
     tls_collector = 1;
     atomic_store(&gc_active, 1);
     coll_lists[0] = &young;
@@ -796,9 +829,15 @@ static size_t collect(int gen)
     coll_lists[2] = &cleared;
     n_coll_lists = 3;
 
-    update_refs(&young);
     subtract_refs(&young);
-    size_t n_unreachable = move_unreachable(&young, &unreachable);
+    size_t n_reachable;
+    size_t n_unreachable = move_unreachable(&young, &unreachable, target,
+                                            &n_reachable);
+    /* the reachable are filed now, while nothing can die: from the
+       restart on, their deaths in any thread unlink them under old_lock
+       instead of waiting for this collection to end */
+    list_merge(&young, &gens[target]);
+    gen_size[target] += n_reachable;
     pins p = { pinned.v, 0, pinned.cap };
     if (n_unreachable > p.cap) {
         /* no room for the pins: all of it waits for the next collection */
@@ -1144,12 +1183,17 @@ RC_API void rc_gc_get_count(size_t *c0, size_t *c1, size_t *c2)
     unlock();
 }
 
-/* Tracked: in a nursery, or linked (a list or a running collection's). */
+/* Tracked: in a nursery, or linked (a list or a running collection's).
+   In a critical region, like every holder of old_lock: a stop of the
+   world never parks a thread that holds it. */
 static int is_tracked(const rc_gc_head *g)
 {
+    _rc_stw_enter();
+    _rc_stw_crit_enter();
     old_lock();
     int t = (flags_load(g) & GC_NURSERY) || g->next != NULL;
     old_unlock();
+    _rc_stw_crit_leave();
     return t;
 }
 
@@ -1247,7 +1291,8 @@ RC_API int rc_gc_get_stats(int generation, rc_gc_stats *out)
  * recursive) reads the lists as they are: the running collection's local
  * lists are registered in coll_lists, and their objects are reported in
  * the generation they were in when it started (their gen bits are not
- * changed until it files them).  Walks only read the lists and the
+ * changed until it files them); the ones it found reachable are filed
+ * before any such code runs, into the older generation.  Walks only read the lists and the
  * objects' fields through traverse; they never move an object, so they
  * cannot disturb the collection, and the references they take and drop
  * are seen by its re-check like any other.
