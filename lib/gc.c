@@ -92,7 +92,7 @@
 
 /* ==== state =============================================================== */
 
-#define NGEN 3
+#define NGEN GC_NGEN
 
 /* rc_gc_head.flags: GC_* in nursery.h */
 #define PERMANENT      NGEN
@@ -114,8 +114,9 @@ static size_t long_lived_total;        /* gen 2 size after the last full one */
    every link, death and move (gen bits in flags say which to decrement),
    so the full-collection rule sees gen 2's real growth: objects promoted
    and dead since count for nothing.  Objects in a running collection's
-   lists (GC_COLLECTING) are counted when it files them. */
-static size_t gen_size[NGEN + 1];
+   lists (GC_COLLECTING) are counted when it files them.  (Beside old_lock,
+   under which deaths change it: nursery.h.) */
+#define gen_size (_rc_gc_listed.size)
 static rc_gc_stats stats[NGEN];
 
 static _Atomic int gc_active;          /* a collection runs (maybe_collect) */
@@ -176,7 +177,7 @@ _Atomic long _rc_gc_trigger0 = 700;
    threshold; rc_gc_collect() always tries.  Under the collector lock. */
 static unsigned stop_failures;
 static uint64_t retry_after_ms;
-static _Atomic int old_lock_word;
+rc_gc_listed_t _rc_gc_listed __attribute__((aligned(64)));
 
 static inline void cpu_pause(void)
 {
@@ -187,21 +188,17 @@ static inline void cpu_pause(void)
 #endif
 }
 
-static void old_lock(void)
+/* old_lock (nursery.h) found it taken */
+void _rc_gc_old_lock_wait(void)
 {
-    while (atomic_exchange_explicit(&old_lock_word, 1, memory_order_acquire)) {
+    do {
         unsigned spins = 0;
-        while (atomic_load_explicit(&old_lock_word, memory_order_relaxed))
+        while (atomic_load_explicit(&_rc_gc_listed.lock, memory_order_relaxed))
             if (++spins > 64)
                 sched_yield();
             else
                 cpu_pause();
-    }
-}
-
-static void old_unlock(void)
-{
-    atomic_store_explicit(&old_lock_word, 0, memory_order_release);
+    } while (atomic_exchange_explicit(&_rc_gc_listed.lock, 1, memory_order_acquire));
 }
 
 /* Leak finding (rc_gc_get_objects(3)): debug flags, the garbage kept under
@@ -1069,10 +1066,37 @@ static int untrack(nursery *nu, rc_gc_head *g, uint32_t mark)
     }
 }
 
+/* A dying container on a generation list (it outlived a collection, or
+   its nursery filled; 41% of binary-trees' nodes): the short way, with
+   none of untrack's cases.  0 if it was not listed.  In a critical
+   region. */
+static inline int untrack_listed(rc_gc_head *g)
+{
+    int took = 0;
+    old_lock();
+    /* its flags change only under the lock: look again */
+    uint32_t f = flags_load(g);
+    if ((f & ~GC_GEN_MASK) == 0 && g->next != NULL) {
+        gen_size[f >> GC_GEN_SHIFT]--;
+        list_unlink(g);
+        g->next = g->prev = NULL;
+        flags_store(g, GC_WAS_TRACKED);
+        took = 1;
+    }
+    old_unlock();
+    return took;
+}
+
 void _rc_gc_untrack_dying(void *obj)
 {
     nursery *nu = my_nursery();
-    if (untrack(nu, rc_gc_of(obj), GC_WAS_TRACKED))
+    rc_gc_head *g = rc_gc_of(obj);
+    int took = 0;
+    _rc_stw_crit_enter();
+    if ((flags_load(g) & ~GC_GEN_MASK) == 0)
+        took = untrack_listed(g);
+    _rc_stw_crit_leave();
+    if (took || untrack(nu, g, GC_WAS_TRACKED))
         count_death(nu);
 }
 
