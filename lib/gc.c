@@ -369,7 +369,6 @@ void _rc_gc_nursery_drain(nursery *nu)
     old_unlock();
 }
 
-
 /* count[0] (young_count and the deltas) back to 0: with the world
    stopped (a collection), or after a freeze (a delta another thread adds
    meanwhile may be lost: a count, never a list). */
@@ -1032,7 +1031,12 @@ static int untrack(nursery *nu, rc_gc_head *g, uint32_t mark)
                 atomic_store_explicit(s, NULL, memory_order_relaxed);
                 took = 1;           /* only we drain our own nursery */
             } else {
-                took = atomic_exchange_explicit(s, NULL, memory_order_acq_rel) == g;
+                /* only if the slot still holds it: the owner may have
+                   drained it, and filled the slot again, since we read
+                   the address (an exchange took the new object out) */
+                rc_gc_head *expect = g;
+                took = atomic_compare_exchange_strong_explicit(s, &expect, NULL,
+                           memory_order_acq_rel, memory_order_acquire);
             }
             if (took) {
                 g->gc_refs = 0;
