@@ -575,7 +575,8 @@ static int pins_reserve(size_t n)
 #define SAW_WEAKREF   2u    /* a weakref object */
 #define SAW_FINALIZER 4u    /* a finalizer not run yet */
 
-/* Returns how many could not be pinned (their count already 0); *saw
+/* With the world stopped.  Returns how many could not be pinned (their
+   count already 0); *saw
    gets the SAW_* bits of the ones pinned.  None of those can change once
    the world restarts: nothing outside the set holds a strong reference
    to it, so no weak reference to it is made but from an existing one,
@@ -590,7 +591,13 @@ static size_t pin_all(rc_gc_head *unreachable, rc_gc_head *young, pins *p,
     while (g != unreachable) {
         rc_gc_head *next = g->next;
         void *obj = rc_obj_of_gc(g);
-        if (_rc_try_incref(obj)) {
+        /* the world is stopped: no count changes under us, so a load and
+           a store (no locked compare-and-exchange) */
+        _Atomic int64_t *rc = &rc_head_of(obj)->refcnt;
+        int64_t v = atomic_load_explicit(rc, memory_order_relaxed);
+        if (v > 0) {
+            if (v < RC_IMMORTAL)
+                atomic_store_explicit(rc, v + 1, memory_order_relaxed);
             p->v[p->n++] = obj;
             uintptr_t tw = atomic_load_explicit(&rc_head_of(obj)->type,
                                                 memory_order_relaxed);
