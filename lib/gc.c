@@ -18,10 +18,14 @@
  *  4. pin the unreachable set (take a reference on each, so no other thread
  *     can make one die under us; an object whose count already reached 0 is
  *     being killed by another thread and is left to it, and what it holds
- *     is re-checked against the current refcounts: "rescue");
+ *     is re-checked against the current refcounts: "rescue").  Done by
+ *     move_unreachable as it moves each object there, noting whether any
+ *     has weak references or a finalizer to run;
  *  5. clear the weak references to unreachable objects and run their
- *     callbacks, except those of weakrefs that are themselves unreachable;
- *  6. run every finalizer not run yet (PEP 442: the flag is kept forever);
+ *     callbacks, except those of weakrefs that are themselves unreachable
+ *     (skipped when there are none);
+ *  6. run every finalizer not run yet (PEP 442: the flag is kept forever;
+ *     skipped when there is none);
  *  7. rescue, if any finalizer or weakref callback ran or there were weak
  *     references: anything made reachable again, and all it reaches,
  *     survives and is not counted;
@@ -490,6 +494,61 @@ static void subtract_refs(rc_gc_head *young)
         traverse(g, visit_decref, NULL);
 }
 
+/* Pins: the collector holds a reference on each unreachable object from
+   step 4 to the end, kept in an array so that finalizers may untrack or
+   move them freely.  The array is allocated before the world stops, as
+   large as the set examined (pinning happens while it is stopped, when
+   nothing may allocate), and kept for the next collection.
+   move_unreachable pins each object as it moves it to the unreachable
+   set (the line is in cache then: no walk of its own over the set) and
+   keeps its index in the array in gc_refs, so that an object moved back
+   is unpinned and its entry emptied.  With the world stopped no count
+   changes under us: a load and a store, no locked instruction. */
+typedef struct pins {
+    void **v;
+    size_t n, cap;
+} pins;
+
+static pins pinned;
+
+/* What move_unreachable pinned, so that the phases with
+   nothing to do skip their walks over it (cold memory, after the restart:
+   in rc_graphs' collections these walks took more time than the rest). */
+#define SAW_WEAKREFS  1u    /* an object with weak references */
+#define SAW_WEAKREF   2u    /* a weakref object */
+#define SAW_FINALIZER 4u    /* a finalizer not run yet */
+
+/* Being filled by move_unreachable: its pins, and whether it ran out of
+   room (then the collection pins nothing: collect undoes them). */
+static pins *move_pins;
+static int move_overflow;
+#define NOT_PINNED (-1)
+
+static inline void pin_here(rc_gc_head *g, void *obj, _Atomic int64_t *rc, int64_t v)
+{
+    if (move_pins->n == move_pins->cap) {
+        move_overflow = 1;
+        g->gc_refs = NOT_PINNED;
+        return;
+    }
+    if (v < RC_IMMORTAL)
+        atomic_store_explicit(rc, v + 1, memory_order_relaxed);
+    g->gc_refs = (int64_t)move_pins->n;
+    move_pins->v[move_pins->n++] = obj;
+}
+
+static inline void unpin_here(rc_gc_head *g)
+{
+    if (g->gc_refs == NOT_PINNED)
+        return;
+    void *obj = rc_obj_of_gc(g);
+    _Atomic int64_t *rc = &rc_head_of(obj)->refcnt;
+    int64_t v = atomic_load_explicit(rc, memory_order_relaxed);
+    if (v < RC_IMMORTAL)
+        atomic_store_explicit(rc, v - 1, memory_order_relaxed);
+    move_pins->v[g->gc_refs] = NULL;
+}
+
 static size_t n_moved_back;     /* by visit_reachable, in move_unreachable */
 
 static int visit_reachable(void *child, void *arg)
@@ -501,6 +560,7 @@ static int visit_reachable(void *child, void *arg)
     if (c->flags & GC_UNREACHABLE) {
         /* tentatively unreachable: back to young's tail, scanned later */
         c->flags &= ~GC_UNREACHABLE;
+        unpin_here(c);
         list_move(c, young);
         c->gc_refs = 1;
         n_moved_back++;
@@ -515,16 +575,24 @@ static inline int is_root(rc_gc_head *g)
     return g->gc_refs > 0;
 }
 
-/* Returns how many are left unreachable.  What stays in young is
-   reachable, and is filed on the way: its flags say generation `target`,
-   no longer in the collection (so that its children's visits and its
-   death treat it as filed); the caller links the list in. */
+/* Returns how many are left unreachable, pinned into p (see pins).  What
+   stays in young is reachable, and is filed on the way: its flags say
+   generation `target`, no longer in the collection (so that its
+   children's visits and its death treat it as filed); the caller links
+   the list in.  An object whose count is already 0 is being killed by
+   another thread, which waits for our lock to untrack it: it goes to
+   `dying` (nothing can reach it: no reference is left).  *saw gets the
+   SAW_* bits of what was pinned. */
 static size_t move_unreachable(rc_gc_head *young, rc_gc_head *unreachable,
-                               int target, size_t *reachable)
+                               rc_gc_head *dying, pins *p, int target,
+                               size_t *reachable, unsigned *saw)
 {
     rc_gc_head *g = young->next;
     uint32_t gen_bits = (uint32_t)target << GC_GEN_SHIFT;
+    unsigned bits = 0;
     n_moved_back = 0;
+    move_pins = p;
+    move_overflow = 0;
     size_t n = 0, r = 0;
     while (g != young) {
         if (is_root(g)) {
@@ -532,29 +600,35 @@ static size_t move_unreachable(rc_gc_head *young, rc_gc_head *unreachable,
             g->flags = gen_bits;
             r++;
             g = g->next;
+            continue;
+        }
+        rc_gc_head *next = g->next;
+        void *obj = rc_obj_of_gc(g);
+        rc_head *h = rc_head_of(obj);
+        int64_t v = atomic_load_explicit(&h->refcnt, memory_order_relaxed);
+        if (v <= 0) {
+            list_move(g, dying);
         } else {
-            rc_gc_head *next = g->next;
+            pin_here(g, obj, &h->refcnt, v);
+            uintptr_t tw = atomic_load_explicit(&h->type, memory_order_relaxed);
+            const rc_type *t = rc_type_word_type(tw);
+            if (tw & RC_F_WEAKREFS)
+                bits |= SAW_WEAKREFS;
+            if (t == &_rc_weakref_type)
+                bits |= SAW_WEAKREF;
+            if (t->finalize != NULL && !(tw & RC_F_FINALIZED))
+                bits |= SAW_FINALIZER;
             list_move(g, unreachable);
             g->flags |= GC_UNREACHABLE;
             n++;
-            g = next;
         }
+        g = next;
     }
     *reachable = r;
+    *saw = bits;
     return n - n_moved_back;
 }
 
-/* Pins: the collector holds a reference on each unreachable object from
-   step 4 to the end, kept in an array so that finalizers may untrack or
-   move them freely.  The array is allocated before the world stops, as
-   large as the set examined (pinning happens while it is stopped, when
-   nothing may allocate), and kept for the next collection. */
-typedef struct pins {
-    void **v;
-    size_t n, cap;
-} pins;
-
-static pins pinned;
 
 /* Room for n pins; -1 when out of memory (the collection is skipped). */
 static int pins_reserve(size_t n)
@@ -566,59 +640,6 @@ static int pins_reserve(size_t n)
         return -1;
     pinned.v = v;
     return 0;
-}
-
-/* What pin_all saw in the unreachable set, so that the phases with
-   nothing to do skip their walks over it (cold memory, after the restart:
-   in rc_graphs' collections these walks took more time than the rest). */
-#define SAW_WEAKREFS  1u    /* an object with weak references */
-#define SAW_WEAKREF   2u    /* a weakref object */
-#define SAW_FINALIZER 4u    /* a finalizer not run yet */
-
-/* With the world stopped.  Returns how many could not be pinned (their
-   count already 0); *saw
-   gets the SAW_* bits of the ones pinned.  None of those can change once
-   the world restarts: nothing outside the set holds a strong reference
-   to it, so no weak reference to it is made but from an existing one,
-   and only this collection runs its finalizers. */
-static size_t pin_all(rc_gc_head *unreachable, rc_gc_head *young, pins *p,
-                      unsigned *saw)
-{
-    size_t dying = 0;
-    unsigned bits = 0;
-    p->n = 0;
-    rc_gc_head *g = unreachable->next;
-    while (g != unreachable) {
-        rc_gc_head *next = g->next;
-        void *obj = rc_obj_of_gc(g);
-        /* the world is stopped: no count changes under us, so a load and
-           a store (no locked compare-and-exchange) */
-        _Atomic int64_t *rc = &rc_head_of(obj)->refcnt;
-        int64_t v = atomic_load_explicit(rc, memory_order_relaxed);
-        if (v > 0) {
-            if (v < RC_IMMORTAL)
-                atomic_store_explicit(rc, v + 1, memory_order_relaxed);
-            p->v[p->n++] = obj;
-            uintptr_t tw = atomic_load_explicit(&rc_head_of(obj)->type,
-                                                memory_order_relaxed);
-            const rc_type *t = rc_type_word_type(tw);
-            if (tw & RC_F_WEAKREFS)
-                bits |= SAW_WEAKREFS;
-            if (t == &_rc_weakref_type)
-                bits |= SAW_WEAKREF;
-            if (t->finalize != NULL && !(tw & RC_F_FINALIZED))
-                bits |= SAW_FINALIZER;
-        } else {
-            /* count already 0: another thread is killing it and waits for
-               our lock to untrack it */
-            g->flags &= ~GC_UNREACHABLE;
-            list_move(g, young);
-            dying++;
-        }
-        g = next;
-    }
-    *saw = bits;
-    return dying;
 }
 
 static int visit_decref_unreachable(void *child, void *arg)
@@ -861,23 +882,31 @@ static size_t collect(int gen)
     n_coll_lists = 3;
 
     subtract_refs(&young);
+    pins p = { pinned.v, 0, pinned.cap };
+    unsigned saw = 0;           /* SAW_*: which phases have work */
+    int rescued = 0;            /* a rescue took some of the set back */
+    rc_gc_head dying;
+    list_init(&dying);
     size_t n_reachable;
-    size_t n_unreachable = move_unreachable(&young, &unreachable, target,
-                                            &n_reachable);
+    size_t n_unreachable = move_unreachable(&young, &unreachable, &dying, &p,
+                                            target, &n_reachable, &saw);
     /* the reachable are filed now, while nothing can die: from the
        restart on, their deaths in any thread unlink them under old_lock
        instead of waiting for this collection to end */
     list_merge(&young, &gens[target]);
     gen_size[target] += n_reachable;
-    pins p = { pinned.v, 0, pinned.cap };
-    unsigned saw = 0;           /* SAW_*: which phases have work */
-    int rescued = 0;            /* a rescue took some of the set back */
-    if (n_unreachable > p.cap) {
-        /* no room for the pins: all of it waits for the next collection */
-        for (rc_gc_head *g = unreachable.next; g != &unreachable; g = g->next)
+    list_merge(&dying, &young);         /* filed at the end */
+    if (move_overflow) {
+        /* no room for all the pins: all of it waits for the next
+           collection */
+        for (rc_gc_head *g = unreachable.next; g != &unreachable; g = g->next) {
             g->flags &= ~GC_UNREACHABLE;
+            unpin_here(g);
+        }
         list_merge(&unreachable, &young);
-    } else if (pin_all(&unreachable, &young, &p, &saw) != 0) {
+        p.n = 0;
+        n_unreachable = 0;
+    } else if (!list_empty(&young)) {
         rescue(&unreachable, &young);   /* what a dying object still holds */
         rescued = 1;
     }
@@ -908,7 +937,7 @@ static size_t collect(int gen)
             rescued = 1;
         }
         /* all that was pinned, unless a rescue took some back */
-        found = rescued ? list_len(&unreachable) : p.n;
+        found = rescued ? list_len(&unreachable) : n_unreachable;
         if (!saveall)
             delete_garbage(&unreachable, &cleared);
         else if (save_garbage(&unreachable, target, found) != 0) {
@@ -923,7 +952,8 @@ static size_t collect(int gen)
     /* drop the pins: the cleared garbage dies here, in this thread, off
        our local lists */
     for (size_t i = 0; i < p.n; i++)
-        rc_decref(p.v[i]);
+        if (p.v[i] != NULL)     /* NULL: moved back before it was final */
+            rc_decref(p.v[i]);
 
     /* survivors (and garbage that clear left alive) into the next
        generation */
