@@ -101,7 +101,7 @@
 
 /* ==== state =============================================================== */
 
-#define NGEN GC_NGEN
+#define NGEN 3
 
 /* rc_gc_head.flags: GC_* in nursery.h */
 #define PERMANENT      NGEN
@@ -124,8 +124,8 @@ static size_t long_lived_total;        /* gen 2 size after the last full one */
    so the full-collection rule sees gen 2's real growth: objects promoted
    and dead since count for nothing.  Objects in a running collection's
    lists (GC_COLLECTING) are counted when it files them.  (Beside old_lock,
-   under which deaths change it: nursery.h.) */
-#define gen_size (_rc_gc_listed.size)
+   under which deaths change it: `listed' below.) */
+#define gen_size (listed.size)
 static rc_gc_stats stats[NGEN];
 
 static _Atomic int gc_active;          /* a collection runs (maybe_collect) */
@@ -186,7 +186,12 @@ _Atomic long _rc_gc_trigger0 = 700;
    threshold; rc_gc_collect() always tries.  Under the collector lock. */
 static unsigned stop_failures;
 static uint64_t retry_after_ms;
-rc_gc_listed_t _rc_gc_listed __attribute__((aligned(64)));
+/* old_lock, the generation lists' spin lock, and the list sizes that a
+   death changes under it (gen_size), on a line of their own */
+static struct {
+    _Atomic int lock;
+    size_t size[NGEN + 1];      /* per generation, and the permanent one */
+} listed __attribute__((aligned(64)));
 
 static inline void cpu_pause(void)
 {
@@ -197,17 +202,32 @@ static inline void cpu_pause(void)
 #endif
 }
 
-/* old_lock (nursery.h) found it taken */
-void _rc_gc_old_lock_wait(void)
+/* old_lock found it taken */
+static __attribute__((noinline)) void old_lock_wait(void)
 {
     do {
         unsigned spins = 0;
-        while (atomic_load_explicit(&_rc_gc_listed.lock, memory_order_relaxed))
+        while (atomic_load_explicit(&listed.lock, memory_order_relaxed))
             if (++spins > 64)
                 sched_yield();
             else
                 cpu_pause();
-    } while (atomic_exchange_explicit(&_rc_gc_listed.lock, 1, memory_order_acquire));
+    } while (atomic_exchange_explicit(&listed.lock, 1, memory_order_acquire));
+}
+
+/* Held for a few instructions, never across a call out; taken inside a
+   critical region, or under the collector lock, so a stopped world never
+   has it held. */
+static inline void old_lock(void)
+{
+    if (__builtin_expect(atomic_exchange_explicit(&listed.lock, 1,
+                                                  memory_order_acquire), 0))
+        old_lock_wait();
+}
+
+static inline void old_unlock(void)
+{
+    atomic_store_explicit(&listed.lock, 0, memory_order_release);
 }
 
 /* Leak finding (rc_gc_get_objects(3)): debug flags, the garbage kept under

@@ -20,8 +20,6 @@
 #define GC_GEN_SHIFT   4    /* bits 4-5: the generation list it is on, */
 #define GC_GEN_MASK    (3u << GC_GEN_SHIFT)  /* PERMANENT for the frozen one */
 
-#define GC_NGEN        3    /* generations (gc.c: NGEN) */
-
 /* 16 KiB a thread: a nursery fills after this many births since the last
    collection or fill, and its live objects are then linked into
    generation 0 (to die off the list, under old_lock).  1024 -> 2048 took
@@ -44,29 +42,6 @@ typedef struct nursery {
 extern __thread nursery *_rc_gc_tls_nursery;
 extern _Atomic long _rc_gc_young_count;
 extern _Atomic long _rc_gc_trigger0;
-
-/* old_lock, the generation lists' spin lock, and the list sizes that a
-   death changes under it, on a line of their own (gc.c: gen_size) */
-typedef struct rc_gc_listed {
-    _Atomic int lock;
-    size_t size[GC_NGEN + 1];   /* per generation, and the permanent one */
-} rc_gc_listed_t;
-extern rc_gc_listed_t _rc_gc_listed;
-void _rc_gc_old_lock_wait(void);
-
-/* Held for a few instructions, never across a call out; taken inside a
-   critical region, or under the collector lock, so a stopped world never
-   has it held. */
-static inline __attribute__((always_inline)) void old_lock(void)
-{
-    if (__builtin_expect(atomic_exchange_explicit(&_rc_gc_listed.lock, 1,
-                                                  memory_order_acquire), 0))
-        _rc_gc_old_lock_wait();
-}
-static inline __attribute__((always_inline)) void old_unlock(void)
-{
-    atomic_store_explicit(&_rc_gc_listed.lock, 0, memory_order_release);
-}
 
 nursery *_rc_gc_nursery_take(void);         /* this thread's first */
 void _rc_gc_nursery_drain(nursery *nu);     /* a full one: into generation 0 */
