@@ -136,9 +136,10 @@ static __thread int tls_collector;     /* this thread runs the collection */
  * A new container is not linked into a list: its address goes into the
  * next slot of its thread's nursery, and its gc_refs word holds the slot's
  * address (GC_NURSERY in flags).  Its death empties the slot: a plain
- * store from the owning thread, an exchange from any other (so that it
- * and the owner's drain below agree on who took it).  Neither takes a
- * lock, and a thread's births and deaths touch no shared line.
+ * store from the owning thread, a compare-and-exchange from any other
+ * (so that it and the owner's drain below agree on who took it, and it
+ * never empties a slot the owner has filled again since).  Neither takes
+ * a lock, and a thread's births and deaths touch no shared line.
  *
  *   nursery (one per thread; never freed: reused after the thread exits)
  *   +------+------+------+------+-- ... --+
@@ -148,7 +149,7 @@ static __thread int tls_collector;     /* this thread runs the collection */
  *      gc_refs of obj
  *
  * A collection (the world stopped) first drains every nursery: each live
- * object is linked into generation 0's list, and the nursery starts over.
+ * object is linked into its young list, and the nursery starts over.
  * A nursery that fills between collections is drained by its owner under
  * old_lock, the spin lock of the generation lists, taking each slot by
  * exchange: a death racing with it either took the slot first (and the
