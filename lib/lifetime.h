@@ -43,7 +43,8 @@
  * Death (object.c: decref_last, dealloc): at refcount 0 a container is
  * first untracked (from its thread's nursery, or from a generation list
  * under the lists' spin lock, waiting for a collection that has it in its
- * lists: a running collection never sees a half-dead object), then,
+ * lists -- only ones it has not yet found reachable: a running collection
+ * never sees a half-dead object), then,
  * unless the trashcan defers it, finalize (once; may resurrect) -> clear
  * weakrefs + run their callbacks -> clear -> free.
  * Trashcan: a thread-local nesting depth; past RC_TRASHCAN_DEPTH a dying

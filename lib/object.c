@@ -28,10 +28,12 @@
  * without valgrind's checked paths): malloc/free on rcmalloc 116; rc
  * objects without traverse 258 (rc_new ~89: the allocation ~30, the census
  * ~20 with its block size lookup; rc_decref and the death ~128: the free
- * with its cache flushes ~45, the census ~20); containers 410 (rc_new ~123
- * with the nursery; the collections ~58; the deaths of the 41% that
- * outlived a collection, off the generation lists under their lock, ~64
- * each in gc.c).
+ * with its cache flushes ~45, the census ~20); containers 386 (rc_new ~121
+ * with the nursery; the collections ~52, nearly all of it the two
+ * traverses of each object examined; the deaths of the ~40% that outlived
+ * a collection or a nursery fill, off the generation lists under their
+ * lock, ~46 each in gc.c).  Was 410 before the collections' fused passes
+ * and the short path for those deaths (gc.c).
  */
 #include "lifetime.h"
 #include "alloc.h"        /* the allocator fast paths, inlined */

@@ -257,6 +257,51 @@ TEST_F(GcThreads, BlockedThreadDoesNotStallCollections)
     rc_gc_collect(-1);
 }
 
+// An object a collection has found reachable is filed into the older
+// generation before the world restarts: another thread dropping the last
+// reference to it while the collection still runs (here: while a finalizer
+// of its garbage waits for that thread) frees it at once instead of waiting
+// for the collection to end, which would leave the finalizer waiting.
+std::atomic<int> g_drop_state{0};       // 1: the finalizer waits; 2: dropped
+
+void waiting_finalize(void *)
+{
+    g_drop_state = 1;
+    for (int i = 0; i < 5000 && g_drop_state.load() != 2; i++)
+        usleep(1000);
+}
+
+const rc_type WaitingFinType = {"waiting-fin", obj_traverse, obj_clear, waiting_finalize};
+
+TEST_F(GcThreads, SurvivorDiesWhileTheCollectionRuns)
+{
+    g_drop_state = 0;
+    std::atomic<int> ready{0};
+    std::thread holder([&] {
+        Obj *s = new_obj();         // in this thread's nursery; we hold it
+        ready = 1;
+        while (g_drop_state.load() != 1)
+            usleep(100);
+        rc_decref(s);               // a survivor of the running collection
+        g_drop_state = 2;
+    });
+    while (ready.load() == 0)
+        usleep(100);
+    Obj *a = static_cast<Obj *>(rc_new(&WaitingFinType, sizeof(Obj)));
+    ASSERT_NE(nullptr, a);
+    a->id = -1;
+    a->magic.store(LIVE);
+    a->f[0] = rc_incref(a);         // a garbage cycle of one
+    rc_decref(a);
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(1u, rc_gc_collect(-1));
+    double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    holder.join();
+    EXPECT_EQ(2, g_drop_state.load()) << "the survivor's death waited for the collection";
+    EXPECT_LT(took, 4.0);
+    EXPECT_EQ(0, g_bad_finalize.load());
+}
+
 // A thread that blocks the collector's signal (SIGPWR by default) cannot
 // be stopped: a collection then waits RCMALLOC_GC_STOP_MS (1 s) and is
 // skipped, automatic collections back off instead of waiting again at every
