@@ -53,6 +53,16 @@ size_t _rc_heap_count(void)
     return __atomic_load_n(&n_heaps, __ATOMIC_RELAXED);
 }
 
+/* Times a live heap's pools were given up for it: its thread sat idle
+   (steal_idle), or another called malloc_trim (the statistics' "taken
+   over"). */
+static size_t n_taken_idle;
+
+size_t _rc_heap_taken_idle(void)
+{
+    return __atomic_load_n(&n_taken_idle, __ATOMIC_RELAXED);
+}
+
 /* A class cache's most blocks: RC_CACHE_BYTES of them, 8 to 128, and never
    more than twice RC_CACHE_BYTES (at least 2): the pool-fraction classes'
    caches hold 2 .. 7 blocks, so no cache pins more than 64 KiB. */
@@ -941,6 +951,7 @@ static void release_idle_heaps(rc_heap_t *me, uint64_t before)
             rc_track_quiet();
             heap_release_pools(h);
             rc_track_loud();
+            __atomic_store_n(&n_taken_idle, n_taken_idle + 1, __ATOMIC_RELAXED);  /* heap_lock */
         }
         atomic_store_explicit(&h->lock, HEAP_FREE, memory_order_release);
     }

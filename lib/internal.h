@@ -464,6 +464,7 @@ void  _rc_free_suspect(void *ptr);   /* key found: a double free aborts; else fr
 void  _rc_abandoned_lock(void);
 void  _rc_abandoned_unlock(void);
 size_t _rc_heap_count(void);
+size_t _rc_heap_taken_idle(void);
 
 /* ---- alloc.c: internal entry points (hidden; no PLT) --------------------- */
 void  *_rc_malloc_generic(size_t size);           /* all but the fast path */
