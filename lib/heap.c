@@ -56,11 +56,11 @@ size_t _rc_heap_count(void)
 /* Times a live heap's pools were given up for it: its thread sat idle
    (steal_idle), or another called malloc_trim (the statistics' "taken
    over"). */
-static size_t n_taken_idle;
+static size_t n_taken_over;
 
-size_t _rc_heap_taken_idle(void)
+size_t _rc_heap_taken_over(void)
 {
-    return __atomic_load_n(&n_taken_idle, __ATOMIC_RELAXED);
+    return __atomic_load_n(&n_taken_over, __ATOMIC_RELAXED);
 }
 
 /* A class cache's most blocks: RC_CACHE_BYTES of them, 8 to 128, and never
@@ -951,7 +951,7 @@ static void release_idle_heaps(rc_heap_t *me, uint64_t before)
             rc_track_quiet();
             heap_release_pools(h);
             rc_track_loud();
-            __atomic_store_n(&n_taken_idle, n_taken_idle + 1, __ATOMIC_RELAXED);  /* heap_lock */
+            __atomic_store_n(&n_taken_over, n_taken_over + 1, __ATOMIC_RELAXED);  /* heap_lock */
         }
         atomic_store_explicit(&h->lock, HEAP_FREE, memory_order_release);
     }

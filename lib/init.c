@@ -104,8 +104,7 @@ void _rc_init_slow(void)
     else if (_rc_opt.secure && !_rc_opt.debug)
         _rc_checked |= RC_CHECK_SECURE;   /* under memcheck, which sees more: not */
     _rc_map_value = _rc_checked ? RC_MAP_CHECKED : RC_MAP_FAST;
-    _rc_fast_max = _rc_checked ? 0 : _rc_small_max < RC_TABLE_LIMIT ? _rc_small_max
-                                                                     : RC_TABLE_LIMIT;
+    _rc_fast_max = _rc_checked ? 0 : _rc_table_max();
     _rc_arena_init();
     if (pthread_key_create(&_rc_heap_key, _rc_heap_thread_done) != 0)
         _rc_fatal("rcmalloc: pthread_key_create failed\n");

@@ -127,8 +127,8 @@
  * has not been on a slow path for RC_IDLE_MS (16 ms; with the purge delay,
  * 250 ms, larson's new threads carved fresh pools for that long while what
  * they freed sat in the main thread's idle heap, and peaked at 288 pools
- * in use instead of 210) has its pools abandoned the same way by the next thread about to carve a
- * fresh pool (steal_idle, try-locking h->lock, which the owner holds on its
+ * in use instead of 210) has its pools abandoned the same way by the next
+ * thread about to carve a fresh pool (steal_idle, try-locking h->lock, which the owner holds on its
  * slow paths; the caches and remote batches, touched by the fast paths
  * without a lock, stay the owner's).  Empty pools go back to their arena.
  *
@@ -379,14 +379,21 @@ static inline unsigned _rc_class_any(size_t size) {
     return size <= RC_TABLE_LIMIT ? _rc_class_of(size) : _rc_class_of_big(size);
 }
 
+/* The largest request the table's classes serve: the fast paths' limit
+   (_rc_fast_max, outside the checked modes). */
+static inline size_t _rc_table_max(void)
+{
+    return _rc_small_max < RC_TABLE_LIMIT ? _rc_small_max : RC_TABLE_LIMIT;
+}
+
 /* A buffer realloc'ed past this many bytes moves into a span with room to
    double in place (span.c), rather than up the pool classes one copy at a
    time; a span shrunk below it moves back into a pool.  Half the table's
-   classes (or of a lower small max): the pool-fraction classes above 8 KiB
-   serve blocks allocated at their size, and growing buffers skip them. */
+   classes: the pool-fraction classes above 8 KiB serve blocks allocated at
+   their size, and growing buffers skip them. */
 static inline size_t _rc_span_growth_from(void)
 {
-    return (_rc_small_max < RC_TABLE_LIMIT ? _rc_small_max : RC_TABLE_LIMIT) / 2;
+    return _rc_table_max() / 2;
 }
 
 /* ---- arena.c ------------------------------------------------------------ */
@@ -464,7 +471,7 @@ void  _rc_free_suspect(void *ptr);   /* key found: a double free aborts; else fr
 void  _rc_abandoned_lock(void);
 void  _rc_abandoned_unlock(void);
 size_t _rc_heap_count(void);
-size_t _rc_heap_taken_idle(void);
+size_t _rc_heap_taken_over(void);
 
 /* ---- alloc.c: internal entry points (hidden; no PLT) --------------------- */
 void  *_rc_malloc_generic(size_t size);           /* all but the fast path */

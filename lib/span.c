@@ -143,8 +143,8 @@ void *_rc_span_realloc(void *ptr, size_t size)
         return ptr;
     }
 move:;
-    void *q = size > old && size > _rc_span_growth_from() && _rc_span_fits(size, 0) ? _rc_span_grown(size)
-                                                                          : _rc_malloc(size);
+    bool span = size > old && size > _rc_span_growth_from() && _rc_span_fits(size, 0);
+    void *q = span ? _rc_span_grown(size) : _rc_malloc(size);
     if (q == NULL)
         return NULL;                /* errno is ENOMEM; ptr stays valid */
     memcpy(q, ptr, size < old ? size : old);

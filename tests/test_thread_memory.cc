@@ -82,7 +82,7 @@ struct Stats {
     size_t spans = 0, span_bytes = 0;
     size_t arenas = 0, arenas_kib = 0, unmapped = 0;
     size_t dirty_pools = 0, dirty_kib = 0;      /* free pools resident */
-    size_t heaps = 0, taken = 0;                /* ... and times idle heaps were taken over */
+    size_t heaps = 0, taken = 0;                /* ... and times heaps were taken over */
     int lines = 0;                              /* lines recognized (4 expected) */
 };
 
@@ -109,7 +109,7 @@ Stats read_stats()
         else if (sscanf(line, "arenas: %zu mapped (%zu KiB), %zu unmapped so far; %zu free pools resident (%zu KiB)",
                         &s.arenas, &s.arenas_kib, &s.unmapped, &s.dirty_pools, &s.dirty_kib) == 5)
             s.lines++;
-        else if (sscanf(line, "threads with a heap: %zu (pools of idle ones taken over %zu times)",
+        else if (sscanf(line, "threads with a heap: %zu (their pools taken over %zu times)",
                         &s.heaps, &s.taken) == 2)
             s.lines++;
     }
