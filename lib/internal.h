@@ -197,10 +197,13 @@
 #define RC_SPAN_MAX      (RC_SPAN_POOLS * RC_POOL_SIZE - RC_POOL_HEADER)
 #define RC_SPAN_ALIGN    (RC_POOL_SIZE / 2)         /* most alignment a span gives */
 #define RC_CACHE_BYTES   32768                      /* per class per thread */
-#define RC_REMOTE_SLOTS  32                         /* pools batched for remote free */
+#define RC_REMOTE_SLOTS  64                         /* pools batched for remote free */
 #define RC_REMOTE_BATCH  16                         /* blocks per remote hand-off */
 #define RC_REMOTE_BYTES  32768                      /* ... or bytes, when fewer */
 #define RC_BATCH_MASK    ((uintptr_t)RC_REMOTE_BATCH - 1) /* n - 1 in a tail pointer */
+#if RC_REMOTE_SLOTS > 64
+#error "remote_used is a 64-bit mask"
+#endif
 #if RC_REMOTE_BATCH > RC_ALIGN
 #error "a batch's size must fit in the low bits of a 16-byte-aligned pointer"
 #endif
@@ -310,7 +313,7 @@ typedef struct rc_heap {
     unsigned   nempty;
     _Atomic(rc_block_t *) delayed; /* remote frees into our full pools */
     rc_remote_t remote[RC_REMOTE_SLOTS]; /* our frees into others' pools */
-    uint32_t   remote_used;        /* bit i: remote[i] holds blocks */
+    uint64_t   remote_used;        /* bit i: remote[i] holds blocks */
     unsigned   slow_ticks;         /* malloc slow paths, to pace remote flushes */
     _Atomic int lock;              /* heap.c: owner on slow paths, or a thief */
     _Atomic uint64_t last_ms;      /* last slow path, _rc_now_ms (steal_idle) */
