@@ -24,7 +24,12 @@
 
 #define ALL_POOLS (~(uint64_t)1)   /* pools 1..63 */
 
-uint8_t *_rc_pagemap;
+/* The pagemap lives in .bss: its address is a link-time constant, so the
+   free fast path reads its byte without first loading a pointer, and it is
+   valid (all "not ours") before initialisation.  32 MiB of address space;
+   only the pages covering arenas are ever written, so only they become
+   resident. */
+uint8_t _rc_pagemap[RC_PAGEMAP_SIZE];
 uint8_t  _rc_map_value = RC_MAP_FAST;
 
 static rc_lock_t arena_lock = RC_LOCK_INIT;
@@ -64,16 +69,6 @@ void _rc_arena_unlock(void) { pthread_mutex_unlock(&arena_lock); }
 void _rc_arena_fork_child(void)
 {
     pthread_mutex_init(&arena_lock, NULL);
-}
-
-void _rc_arena_init(void)
-{
-    void *map;
-    _rc_os_reserve_noreserve(&map, RC_PAGEMAP_SIZE);
-    if (map == NULL)
-        _rc_fatal("rcmalloc: cannot reserve the pagemap (%zu bytes)\n",
-                  (size_t)RC_PAGEMAP_SIZE);
-    _rc_pagemap = map;
 }
 
 static rc_arena_t *arena_map(void)

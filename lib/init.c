@@ -105,7 +105,6 @@ void _rc_init_slow(void)
         _rc_checked |= RC_CHECK_SECURE;   /* under memcheck, which sees more: not */
     _rc_map_value = _rc_checked ? RC_MAP_CHECKED : RC_MAP_FAST;
     _rc_fast_max = _rc_checked ? 0 : _rc_table_max();
-    _rc_arena_init();
     if (pthread_key_create(&_rc_heap_key, _rc_heap_thread_done) != 0)
         _rc_fatal("rcmalloc: pthread_key_create failed\n");
     atomic_store_explicit(&_rc_init_state, 2, memory_order_release);

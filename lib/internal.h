@@ -75,8 +75,8 @@
  *
  * Ownership.  Whether a pointer is a pool block is decided by the pagemap, a
  * flat byte map with one entry per 4 MiB of the 47-bit address space (32 MiB
- * of address space reserved with MAP_NORESERVE; only pages covering arenas
- * ever become resident).  free() reads one byte of memory rcmalloc owns and
+ * of .bss, so that its address is a constant on the free path; only pages
+ * covering arenas ever become resident).  free() reads one byte of memory rcmalloc owns and
  * never the memory around a pointer it did not hand out.  NULL and anything
  * not in an arena goes to the jemalloc side.
  *
@@ -329,7 +329,7 @@ typedef struct rc_heap {
 extern __thread rc_heap_t *_rc_heap_tls __attribute__((tls_model("initial-exec")));
 extern rc_heap_t  _rc_heap_empty;   /* every thread's heap before its first alloc */
 extern rc_pool_t  _rc_pool_empty;   /* free == NULL: forces the slow path */
-extern uint8_t   *_rc_pagemap;      /* RC_MAP_* per 4 MiB, 0 = not ours */
+extern uint8_t    _rc_pagemap[];    /* RC_MAP_* per 4 MiB, 0 = not ours (arena.c) */
 extern size_t     _rc_small_max;    /* largest request served by pools */
 extern size_t     _rc_fast_max;     /* malloc fast path serves 1.._rc_fast_max;
                                        0 in the checked modes */
@@ -356,7 +356,6 @@ extern const uint8_t _rc_size_class[RC_TABLE_LIMIT / 16 + 1];
 void *_rc_os_map(size_t size);                       /* NULL on failure */
 void *_rc_os_map_aligned(size_t size, size_t align); /* NULL on failure */
 void  _rc_os_unmap(void *p, size_t size);
-void  _rc_os_reserve_noreserve(void **out, size_t size);
 void  _rc_os_decommit(void *p, size_t size);         /* MADV_DONTNEED */
 void  _rc_write_fd(int fd, const char *msg);         /* write(2), errno kept */
 void  _rc_write_err(const char *msg);                /* ... to stderr */
@@ -400,7 +399,6 @@ static inline size_t _rc_span_growth_from(void)
 }
 
 /* ---- arena.c ------------------------------------------------------------ */
-void       _rc_arena_init(void);
 rc_pool_t *_rc_arena_pool_acquire(void);          /* under the arena lock */
 void       _rc_arena_pool_release(rc_pool_t *pool);
 rc_pool_t *_rc_arena_span_acquire(unsigned n);     /* n pools in a row */
@@ -418,8 +416,8 @@ void       _rc_arena_counts(size_t *mapped, size_t *unmapped_total,
                             size_t *peak_pools);
 
 RC_INLINE unsigned _rc_map_of(const void *p) {
-    uintptr_t a = (uintptr_t)p;
-    return rc_likely((a >> RC_ADDR_BITS) == 0) ? _rc_pagemap[a >> RC_ARENA_SHIFT] : 0;
+    uintptr_t i = (uintptr_t)p >> RC_ARENA_SHIFT;
+    return rc_likely(i < RC_PAGEMAP_SIZE) ? _rc_pagemap[i] : 0;
 }
 
 RC_INLINE bool _rc_is_pool_block(const void *p) {

@@ -43,13 +43,6 @@ void _rc_os_unmap(void *p, size_t size)
     munmap(p, size);
 }
 
-void _rc_os_reserve_noreserve(void **out, size_t size)
-{
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    *out = (p == MAP_FAILED) ? NULL : p;
-}
-
 void _rc_os_decommit(void *p, size_t size)
 {
     int saved = errno;
