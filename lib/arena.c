@@ -330,23 +330,37 @@ static size_t dirty_limit(void)
    at the next pool event; more than RCMALLOC_RETAIN bytes of free pools go
    back at once.  No background thread: an idle program keeps what it has
    until malloc_trim. */
-static void decay_locked(void)
+static uint64_t decay_locked(void)
 {
     static uint64_t last_tick;
     size_t limit = dirty_limit();
     if (dirty_pools > limit) {
         purge_down_to(limit / 2);
-        return;
+        return 0;
     }
     if (_rc_opt.purge_delay_ms < 0)
-        return;
+        return 0;
     uint64_t now = _rc_now_ms();
     if (now - last_tick >= (uint64_t)_rc_opt.purge_delay_ms) {
         last_tick = now;
         recent_peak = period_peak;
         period_peak = pools_used;
         purge_locked(false);
+        return now;
     }
+    return 0;
+}
+
+/* After the arena lock is let go: a decay period ended (decay_locked
+   returned its time), so the large side's cached huge block is looked at
+   too -- a program that frees a huge buffer and then only makes small
+   requests still gets that memory back (large.c). */
+static void decay_unlock(void)
+{
+    uint64_t now = decay_locked();
+    pthread_mutex_unlock(&arena_lock);
+    if (now)
+        _rc_large_decay(now);
 }
 
 /* Pools i .. i+n-1 of `a` back to its free mask; those in `warm` may be
@@ -374,8 +388,7 @@ void _rc_arena_span_shrink(rc_pool_t *pool, unsigned n, unsigned m)
     unsigned i = pool_index(a, pool);
     give_locked(a, i + m, n - m, run_bits(i + m, n - m));
     pool->resident &= run_bits(0, m);
-    decay_locked();
-    pthread_mutex_unlock(&arena_lock);
+    decay_unlock();
 }
 
 /* Releases that found the lock busy: a lock-free stack of pools (linked
@@ -391,6 +404,11 @@ static void release_locked(rc_pool_t *pool, unsigned n, uint64_t warm_rel)
 {
     rc_arena_t *a = arena_of(pool);
     unsigned i = pool_index(a, pool);
+    /* A pool given back twice would be handed out twice: stop here, where
+       it happens (two bit tests on a slow path), not at the overlap. */
+    if (rc_unlikely(!pool->in_use || (a->free_mask & run_bits(i, n))))
+        _rc_fatal("rcmalloc: internal error: pool %p given back to its arena twice\n",
+                  (void *)pool);
     pool->in_use = 0;
     give_locked(a, i, n, warm_rel << i);
 }
@@ -424,8 +442,7 @@ void _rc_arena_span_release(rc_pool_t *pool, unsigned n, unsigned touched)
     }
     drain_deferred();
     release_locked(pool, n, warm);
-    decay_locked();
-    pthread_mutex_unlock(&arena_lock);
+    decay_unlock();
 }
 
 void _rc_arena_pool_release(rc_pool_t *pool)

@@ -494,6 +494,7 @@ void  *_rc_large_realloc(void *ptr, size_t size);
 void   _rc_large_free(void *ptr);
 size_t _rc_large_usable(const void *ptr);
 size_t _rc_large_trim(void);
+void   _rc_large_decay(uint64_t now_ms);  /* cached huge block past its decay: freed */
 void   _rc_large_stats(size_t *allocated, size_t *active, size_t *mapped,
                        size_t *resident, bool *started);
 

@@ -48,11 +48,36 @@ static unsigned large_arena;
    xallocx.  This is what glibc's heap top gives a program that allocates,
    touches and frees big blocks in a loop: the same pages again, no faults.
    Everything else jemalloc frees goes back by decay (below), and huge
-   extents (>= jemalloc's 8 MiB oversize threshold) at once, so RSS falls
-   after a burst to within one cached block. */
+   extents (>= jemalloc's 8 MiB oversize threshold) at once.  The cached
+   block itself goes back once it has waited RCMALLOC_LARGE_DECAY_MS: looked
+   at on every large request and free, and at the end of each decay period
+   of the pools (arena.c), so a program that frees a huge buffer for good
+   does not keep it resident.  So RSS falls after a burst. */
 #define RC_HUGE_MIN ((size_t)1 << 20)
 static _Atomic(void *) huge_slot;
 static _Atomic(size_t) huge_slot_bytes;   /* for stats: free, though jemalloc's */
+static _Atomic(uint64_t) huge_slot_ms;    /* when it was cached (_rc_now_ms) */
+
+/* Give the cached huge block back to jemalloc (which returns a huge extent
+   to the OS at once). */
+static void huge_drop(void)
+{
+    void *c = atomic_exchange_explicit(&huge_slot, NULL, memory_order_acquire);
+    if (c) {
+        atomic_fetch_sub_explicit(&huge_slot_bytes, rcje_sallocx(c, 0), memory_order_relaxed);
+        rcje_dallocx(c, large_flags);
+    }
+}
+
+void _rc_large_decay(uint64_t now)
+{
+    if (atomic_load_explicit(&huge_slot, memory_order_relaxed) == NULL ||
+        _rc_opt.large_decay_ms < 0)
+        return;
+    if (now - atomic_load_explicit(&huge_slot_ms, memory_order_relaxed) >=
+        (uint64_t)_rc_opt.large_decay_ms)
+        huge_drop();
+}
 
 /* Our own jemalloc arena for every large block, so that its settings are
    ours: freed extents stay dirty for RCMALLOC_LARGE_DECAY_MS and are then
@@ -244,6 +269,8 @@ static void *large_malloc(size_t size, size_t align, bool zero, uintptr_t sample
     void *p = NULL;
     if (size >= RC_HUGE_MIN && align <= RC_ALIGN && !zero && _rc_opt.large_cache)
         p = huge_reuse(size);
+    else
+        _rc_large_decay(_rc_now_ms());
     if (p == NULL) {
         int flags = large_flags | (align > RC_ALIGN ? MALLOCX_ALIGN(align) : 0) |
                     (zero ? MALLOCX_ZERO : 0) | SAMPLED_FLAGS(sampled);
@@ -303,11 +330,14 @@ void _rc_large_free(void *ptr)
     size_t u = rcje_sallocx(ptr, 0);
     if (u >= RC_HUGE_MIN && u <= (size_t)_rc_opt.large_cache) {
         atomic_fetch_add_explicit(&huge_slot_bytes, u, memory_order_relaxed);
+        atomic_store_explicit(&huge_slot_ms, _rc_now_ms(), memory_order_relaxed);
         ptr = atomic_exchange_explicit(&huge_slot, ptr, memory_order_acq_rel);
         if (ptr == NULL)
             return;
         u = rcje_sallocx(ptr, 0);
         atomic_fetch_sub_explicit(&huge_slot_bytes, u, memory_order_relaxed);
+    } else {
+        _rc_large_decay(_rc_now_ms());
     }
     rcje_sdallocx(ptr, u, SAMPLED_FLAGS(was & LIVE_SAMPLED));
 }
@@ -321,11 +351,7 @@ size_t _rc_large_trim(void)
 {
     if (!atomic_load_explicit(&large_ready, memory_order_acquire))
         return 0;
-    void *c = atomic_exchange_explicit(&huge_slot, NULL, memory_order_acquire);
-    if (c) {
-        atomic_fetch_sub_explicit(&huge_slot_bytes, rcje_sallocx(c, 0), memory_order_relaxed);
-        rcje_dallocx(c, 0);
-    }
+    huge_drop();
     size_t before = 0, after = 0, sz = sizeof(size_t);
     uint64_t epoch = 1;
     rcje_mallctl("epoch", NULL, NULL, &epoch, sizeof epoch);

@@ -40,7 +40,7 @@ static const rc_option_desc_t options[] = {
     { "RCMALLOC_LARGE_DECAY_MS", &_rc_opt.large_decay_ms, 1000, -1, 3600000, "ms",
       "how long freed large-block memory stays resident before it is returned (-1: never)" },
     { "RCMALLOC_LARGE_CACHE", &_rc_opt.large_cache, 256L << 20, 0, 1L << 40, "bytes",
-      "largest freed huge block kept for reuse (one block; 0: none)" },
+      "largest freed huge block kept for reuse (one block, for RCMALLOC_LARGE_DECAY_MS; 0: none)" },
     { "RCMALLOC_GC_SIGNAL", &_rc_opt.gc_signal, 30 /* SIGPWR */, 1, 64, "",
       "signal that pauses threads while the cycle collector reads containers" },
     { "RCMALLOC_GC_STOP_MS", &_rc_opt.gc_stop_ms, 1000, 1, 3600000, "ms",

@@ -14,6 +14,8 @@
 #include "rcmalloc.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -44,6 +46,24 @@ void free_aligned_sized(void *ptr, size_t alignment, size_t size) __attribute__(
 }
 
 namespace rctest {
+
+/* Resident set size from /proc/self/statm (no stdio: no allocation). */
+inline size_t rss_bytes()
+{
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    char b[128];
+    ssize_t n = read(fd, b, sizeof b - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    b[n] = '\0';
+    unsigned long size = 0, resident = 0;
+    if (sscanf(b, "%lu %lu", &size, &resident) != 2)
+        return 0;
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
 
 /* ---- one allocator surface ------------------------------------------------ */
 

@@ -10,6 +10,7 @@
 #include <malloc.h>
 #include <string.h>
 
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -202,6 +203,35 @@ TEST(Span, CountedInStats)
     free(buf);
     for (void *p : blocks)
         rc_free(p);
+}
+
+/* The large side keeps one freed huge block for the next huge request
+   (rcmalloc(7), RCMALLOC_LARGE_CACHE), but only for RCMALLOC_LARGE_DECAY_MS:
+   a program that frees a huge buffer for good gets its memory back at the
+   large side's next request after that. */
+TEST(LargeSide, CachedHugeBlockGoesBackAfterItsDecay)
+{
+    SKIP_IN_CHECKED_MODE();
+    const char *e = getenv("RCMALLOC_LARGE_DECAY_MS");
+    long decay = e && *e ? atol(e) : 1000;
+    if (decay < 0 || decay > 5000)
+        GTEST_SKIP() << "RCMALLOC_LARGE_DECAY_MS=" << decay;
+    const size_t kHuge = 64u << 20;
+    char *p = (char *)rc_malloc(opaque(kHuge));
+    ASSERT_NE(p, nullptr);
+    memset(p, 1, kHuge);
+    const size_t with = rss_bytes();
+    rc_free(p);
+    std::this_thread::sleep_for(std::chrono::milliseconds(decay + 100));
+    /* a request that only the large side serves (an alignment no span
+       gives): the large side's next event */
+    void *q = rc_aligned_alloc(1u << 20, 4096);
+    ASSERT_NE(q, nullptr);
+    rc_free(q);
+    const size_t after = rss_bytes();
+    EXPECT_LT(after + kHuge / 2, with)
+        << "resident " << (with >> 20) << " MiB with the block, " << (after >> 20)
+        << " MiB " << decay + 100 << " ms after its free";
 }
 
 }  // namespace
