@@ -82,14 +82,20 @@ static void *checked_large_alloc(size_t size, size_t align, bool zero)
 
 /* ---- everything the fast paths do not take ----------------------------------- */
 
+/* The pool class of a new block, RC_NCLASSES if none. */
+static unsigned class_placed(size_t size, size_t align)
+{
+    return align <= RC_ALIGN ? (size <= _rc_small_max ? _rc_class_any(size) : RC_NCLASSES)
+                             : _rc_class_for_align(size, align);
+}
+
 static void *alloc_placed(size_t size, size_t align, bool zero)
 {
     if (rc_unlikely(_rc_checked & RC_CHECK_DEBUG))
         return _rc_debug_malloc(size, align, zero);
     if (rc_unlikely(_rc_checked & RC_CHECK_SECURE))
         return _rc_secure_malloc(size, align, zero);
-    unsigned cls = align <= RC_ALIGN ? (size <= _rc_small_max ? _rc_class_any(size) : RC_NCLASSES)
-                                     : _rc_class_for_align(size, align);
+    unsigned cls = class_placed(size, align);
     if (cls < RC_NCLASSES) {
         if (rc_unlikely(_rc_checked))
             return checked_pool_alloc(cls, size, zero);
@@ -105,11 +111,19 @@ static void *alloc_placed(size_t size, size_t align, bool zero)
     return _rc_large_malloc(size, align, zero);
 }
 
+/* A sampled block lives in a span if the block it stands for would (and
+   then its reallocs are counted as that one's, prof.c: realloc); else on
+   the large side. */
+static bool sampled_in_span(size_t size, size_t align)
+{
+    return class_placed(size, align) >= RC_NCLASSES && _rc_span_fits(size, align);
+}
+
 static void *alloc_aligned(size_t size, size_t align, bool zero)
 {
     _rc_ensure_init();             /* the first request may be a large one */
     if (_rc_prof_due(size))        /* the heap profiler (prof.h) */
-        return _rc_prof_alloc(size, align, zero);
+        return _rc_prof_alloc(size, align, zero, sampled_in_span(size, align));
     return alloc_placed(size, align, zero);
 }
 
@@ -117,7 +131,7 @@ static void *alloc_aligned(size_t size, size_t align, bool zero)
 void *_rc_malloc_counted_out(size_t size)
 {
     if (_rc_prof_take(&_rc_heap_tls->prof_left, size))
-        return _rc_prof_alloc(size, 0, false);
+        return _rc_prof_alloc(size, 0, false, false);
     return fast_alloc_class(_rc_class_of(size));
 }
 
@@ -127,7 +141,7 @@ void *_rc_malloc_slow_counted(rc_heap_t *h, unsigned cls, size_t size)
 {
     void *p = _rc_malloc_slow(h, cls);
     if (p != NULL && _rc_prof_due(size)) {
-        void *q = _rc_prof_alloc(size, 0, false);
+        void *q = _rc_prof_alloc(size, 0, false, false);
         if (q != NULL) {
             free_pool_block(p);
             return q;
@@ -150,10 +164,15 @@ void *_rc_malloc_uncounted(size_t size)     /* span.c's realloc moves */
     return realloc_target(size);
 }
 
-/* realloc's move into a sampled block. */
+/* realloc's move of a pool block into a sampled block: a span where
+   realloc_placed would move the unsampled block into a span, else on the
+   large side (prof.c: realloc -- for the estimates, a block's next realloc
+   must be counted the same way whether it was sampled or not). */
 static RC_NOINLINE void *realloc_sampled(void *ptr, size_t size)
 {
-    void *q = _rc_prof_alloc(size, 0, false);
+    bool span = size > _rc_pool_of(ptr)->block_size && size > _rc_span_growth_from() &&
+                _rc_span_fits(size, 0);
+    void *q = _rc_prof_alloc(size, 0, false, span);
     if (q == NULL)
         return NULL;
     size_t old = _rc_usable_size(ptr);

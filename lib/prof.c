@@ -39,12 +39,18 @@
  * bytes it reaches, not per rate bytes summed over its steps.  Any other
  * realloc -- a shrink, or a pool or large block, whose requested size is
  * not known -- is sampled afresh, whatever the block was: the count takes
- * its whole new size (as jemalloc's profiler has it).
+ * its whole new size (as jemalloc's profiler has it).  For this to hold,
+ * which of the two ways a realloc is counted must not depend on whether
+ * the block was sampled before: so a sampled block is a span exactly when
+ * the block would be one unsampled (alloc.c: sampled_in_span and
+ * realloc_sampled), and every realloc of a block outside spans is sampled
+ * afresh.
  *
- * Where sampled blocks live.  Of span size, in a span, whose free (a slow
- * path already) asks the profiler while it is on; of any other size, on
- * the large side (jemalloc), whose live set marks them: their free looks
- * the pointer up anyway.  A pool block's free never checks anything.
+ * Where sampled blocks live.  In a span where the unsampled block would be
+ * in one (its free, a slow path already, asks the profiler while it is
+ * on); otherwise on the large side (jemalloc), whose live set marks them:
+ * their free looks the pointer up anyway.  A pool block's free never
+ * checks anything.
  *
  * Stacks.  libunwind's unw_backtrace (Debian's libunwind8), loaded with
  * dlopen when the profiler starts, so that a process that does not profile
@@ -445,15 +451,15 @@ static void record(void *ptr, size_t size, const uintptr_t *pcs, unsigned depth)
     pthread_mutex_unlock(&prof_lock);
 }
 
-void *_rc_prof_alloc(size_t size, size_t align, bool zero)
+/* A sampled block: in a span (whose free tells us, span.c) where the
+   caller says the unsampled block would be one, else on the large side,
+   whose live set marks it. */
+void *_rc_prof_alloc(size_t size, size_t align, bool zero, bool span)
 {
     uintptr_t pcs[PROF_DEPTH + 1];
     unsigned depth = take_stack(pcs);
-    /* span sizes stay spans (their free tells us, span.c); the rest goes
-       to the large side, whose live set marks it */
-    void *p = size > _rc_small_max && _rc_span_fits(size, align)
-                  ? _rc_span_alloc(size, align, zero)
-                  : _rc_large_malloc_sampled(size, align, zero);
+    void *p = span ? _rc_span_alloc(size, align, zero)
+                   : _rc_large_malloc_sampled(size, align, zero);
     if (p)
         record(p, size, pcs, depth);
     return p;
@@ -724,7 +730,7 @@ void _rc_prof_start(void)
         prefix = "rcmalloc";
     }
     strcpy(prof_prefix, prefix);
-    dl_iterate_phdr(find_self, (void *)(uintptr_t)&_rc_prof_alloc);
+    dl_iterate_phdr(find_self, (void *)(uintptr_t)&_rc_prof_start);
     uintptr_t pcs[PROF_DEPTH + 1];
     /* sampling is not on yet: what these allocate is not sampled */
     take_stack(pcs);               /* loads libgcc_s now, not in a sample */

@@ -31,7 +31,7 @@ extern __thread bool _rc_prof_many      /* this thread has sampled a lot */
     __attribute__((tls_model("initial-exec")));
 
 bool  _rc_prof_take(int64_t *left, size_t size); /* *left ran out: sample? */
-void *_rc_prof_alloc(size_t size, size_t align, bool zero);  /* a sampled block */
+void *_rc_prof_alloc(size_t size, size_t align, bool zero, bool span); /* sampled */
 void  _rc_prof_forget_at(const void *ptr);  /* see _rc_prof_forget */
 void  _rc_prof_sample_at(void *ptr, size_t size);  /* realloc: where it is */
 /* realloc of a span (alloc.c): its record taken out while it moves, put
