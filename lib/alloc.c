@@ -82,14 +82,20 @@ static void *checked_large_alloc(size_t size, size_t align, bool zero)
 
 /* ---- everything the fast paths do not take ----------------------------------- */
 
+/* The pool class of a new block, RC_NCLASSES if none. */
+static unsigned class_placed(size_t size, size_t align)
+{
+    return align <= RC_ALIGN ? (size <= _rc_small_max ? _rc_class_any(size) : RC_NCLASSES)
+                             : _rc_class_for_align(size, align);
+}
+
 static void *alloc_placed(size_t size, size_t align, bool zero)
 {
     if (rc_unlikely(_rc_checked & RC_CHECK_DEBUG))
         return _rc_debug_malloc(size, align, zero);
     if (rc_unlikely(_rc_checked & RC_CHECK_SECURE))
         return _rc_secure_malloc(size, align, zero);
-    unsigned cls = align <= RC_ALIGN ? (size <= _rc_small_max ? _rc_class_any(size) : RC_NCLASSES)
-                                     : _rc_class_for_align(size, align);
+    unsigned cls = class_placed(size, align);
     if (cls < RC_NCLASSES) {
         if (rc_unlikely(_rc_checked))
             return checked_pool_alloc(cls, size, zero);
@@ -105,11 +111,19 @@ static void *alloc_placed(size_t size, size_t align, bool zero)
     return _rc_large_malloc(size, align, zero);
 }
 
+/* A sampled block lives in a span if the block it stands for would (and
+   then its reallocs are counted as that one's, prof.c: realloc); else on
+   the large side. */
+static bool sampled_in_span(size_t size, size_t align)
+{
+    return class_placed(size, align) >= RC_NCLASSES && _rc_span_fits(size, align);
+}
+
 static void *alloc_aligned(size_t size, size_t align, bool zero)
 {
     _rc_ensure_init();             /* the first request may be a large one */
     if (_rc_prof_due(size))        /* the heap profiler (prof.h) */
-        return _rc_prof_alloc(size, align, zero);
+        return _rc_prof_alloc(size, align, zero, sampled_in_span(size, align));
     return alloc_placed(size, align, zero);
 }
 
@@ -117,7 +131,7 @@ static void *alloc_aligned(size_t size, size_t align, bool zero)
 void *_rc_malloc_counted_out(size_t size)
 {
     if (_rc_prof_take(&_rc_heap_tls->prof_left, size))
-        return _rc_prof_alloc(size, 0, false);
+        return _rc_prof_alloc(size, 0, false, false);
     return fast_alloc_class(_rc_class_of(size));
 }
 
@@ -127,7 +141,7 @@ void *_rc_malloc_slow_counted(rc_heap_t *h, unsigned cls, size_t size)
 {
     void *p = _rc_malloc_slow(h, cls);
     if (p != NULL && _rc_prof_due(size)) {
-        void *q = _rc_prof_alloc(size, 0, false);
+        void *q = _rc_prof_alloc(size, 0, false, false);
         if (q != NULL) {
             free_pool_block(p);
             return q;
@@ -145,10 +159,20 @@ static void *realloc_target(size_t size)
     return alloc_placed(size, 0, false);
 }
 
-/* realloc's move into a sampled block. */
+void *_rc_malloc_uncounted(size_t size)     /* span.c's realloc moves */
+{
+    return realloc_target(size);
+}
+
+/* realloc's move of a pool block into a sampled block: a span where
+   realloc_placed would move the unsampled block into a span, else on the
+   large side (prof.c: realloc -- for the estimates, a block's next realloc
+   must be counted the same way whether it was sampled or not). */
 static RC_NOINLINE void *realloc_sampled(void *ptr, size_t size)
 {
-    void *q = _rc_prof_alloc(size, 0, false);
+    bool span = size > _rc_pool_of(ptr)->block_size && size > _rc_span_growth_from() &&
+                _rc_span_fits(size, 0);
+    void *q = _rc_prof_alloc(size, 0, false, span);
     if (q == NULL)
         return NULL;
     size_t old = _rc_usable_size(ptr);
@@ -245,7 +269,7 @@ static size_t grown_size(size_t size)
     return p2 < _rc_small_max ? p2 : _rc_small_max;
 }
 
-RC_INLINE void *realloc_placed(void *ptr, size_t size);
+RC_INLINE void *realloc_placed(void *ptr, size_t size, bool prof);
 
 /* A block of a size-class pool (not a span, not the large side): its free
    never reaches the heap profiler. */
@@ -254,30 +278,89 @@ static bool _rc_is_small_block(const void *ptr)
     return _rc_is_pool_block(ptr) && _rc_pool_of(ptr)->cls != RC_SPAN_CLASS;
 }
 
-/* With the heap profiler on, every realloc is an allocation of its new size
-   (as jemalloc's profiler has it), sampled or not afresh whatever the block
-   was: the block that lives on was then sampled with the probability of a
-   block of its size, however it grew.  (Counting only what a block grows
-   by cannot be made unbiased: a block grows into room it was given without
-   a word to the allocator.)  Spans and blocks of the large side, whose
-   frees tell the profiler, are sampled where realloc leaves them; a pool
-   block is moved to be sampled. */
+/* With the heap profiler on, a realloc'ed block must end up sampled with
+   the probability of a block of its new size (prof.c: realloc).  A pool
+   block or a block of the large side is sampled afresh, whatever it was (as
+   jemalloc's profiler has it): its requested size is not known, and it may
+   have grown into room it was given without a word to the allocator.  The
+   large side's are sampled where realloc leaves them (their frees tell the
+   profiler); a pool block is moved to be sampled.  Nothing realloc_placed
+   allocates is counted again.  realloc counts on a count of its own
+   (prof.h), so that the inlined test below is short: every count is a
+   Poisson process over the bytes it is given, whichever they are. */
 static RC_NOINLINE void *realloc_profiled(void *ptr, size_t size)
 {
-    bool sample = _rc_prof_due(size);
+    bool sample = _rc_prof_due_on(&_rc_prof_left_realloc, size);
     if (!_rc_is_small_block(ptr))
         _rc_prof_forget(ptr);      /* the sample of its last allocation */
     else if (sample)
         return realloc_sampled(ptr, size);
-    _rc_prof_quiet(true);          /* what a move allocates is this realloc's */
-    void *q = realloc_placed(ptr, size);
-    _rc_prof_quiet(false);
+    void *q = realloc_placed(ptr, size, false);
     if (sample && q != NULL) {
         if (_rc_is_small_block(q))
             return realloc_sampled(q, size);   /* it shrank into a pool */
         _rc_prof_sample_at(q, size);
     }
     return q;
+}
+
+/* A span grows by what it grows by (prof.c: realloc): its exact size is
+   its record's, or its header's high-water mark.  A shrink is sampled
+   afresh. */
+static RC_NOINLINE void *realloc_span_profiled(void *ptr, size_t size)
+{
+    rc_prof_rec_t *r = _rc_prof_unlink(ptr);
+    size_t old = r ? _rc_prof_rec_size(r) : (size_t)(_rc_pool_of(ptr)->bump - (char *)ptr);
+    bool sampled = r != NULL && _rc_prof_rec_sampled(r), sample;
+    if (size >= old) {
+        sample = !sampled && _rc_prof_due_on(&_rc_prof_left_realloc, size - old);
+    } else {
+        if (sampled) {
+            _rc_prof_drop(r);      /* counted as freed */
+            r = NULL;
+            sampled = false;
+        }
+        sample = _rc_prof_due_on(&_rc_prof_left_realloc, size);
+    }
+    void *q = realloc_placed(ptr, size, false);
+    if (q == NULL) {               /* ptr stays as it was */
+        if (r && sampled)
+            _rc_prof_relink(r, ptr, old);
+        else if (r)
+            _rc_prof_note(r, ptr, old);
+        return NULL;
+    }
+    if (sampled || sample) {
+        if (_rc_is_small_block(q)) {           /* it shrank into a pool */
+            if (sampled)
+                _rc_prof_drop(r);
+            return realloc_sampled(q, size);
+        }
+        if (sampled) {
+            if (!_rc_is_pool_block(q))
+                _rc_large_mark_sampled(q);     /* it moved to the large side */
+            _rc_prof_relink(r, q, size);
+        } else {
+            _rc_prof_sample_at(q, size);
+            if (r)
+                _rc_prof_drop(r);              /* a note */
+        }
+    } else if (_rc_is_pool_block(q) && _rc_pool_of(q)->bump != (char *)q + size) {
+        _rc_prof_note(r, q, size); /* shrunk in place: the mark is above it */
+    } else if (r) {
+        _rc_prof_drop(r);          /* a note no longer needed */
+    }
+    return q;
+}
+
+/* realloc's count of n bytes, when it does not run out: true if taken. */
+RC_INLINE bool realloc_count(size_t n)
+{
+    int64_t c = (int64_t)(n & PTRDIFF_MAX);
+    if (rc_unlikely(_rc_prof_left_realloc < c))
+        return false;
+    _rc_prof_left_realloc -= c;
+    return true;
 }
 
 void *_rc_realloc(void *ptr, size_t size)
@@ -302,16 +385,30 @@ void *_rc_realloc(void *ptr, size_t size)
         _rc_free_generic(ptr);
         return q;
     }
-    if (rc_unlikely(_rc_prof_on))
-        return realloc_profiled(ptr, size);
-    return realloc_placed(ptr, size);
+    /* the profiler's copy, inlined too: its tests go where it knows what
+       the block is, and a call here costs a second prologue.  An empty asm
+       hides ptr's value in it, so that nothing of it is computed above the
+       test (where the compiler put it, it cost the copy without the
+       profiler an instruction). */
+    if (rc_unlikely(_rc_prof_on)) {
+        void *hidden = ptr;
+        __asm__("" : "+r"(hidden));
+        return realloc_placed(hidden, size, true);
+    }
+    return realloc_placed(ptr, size, false);
 }
 
 /* realloc proper: ptr is a live block, size is not 0.  Inlined: a call
-   here cost the realloc row 7% of its instructions. */
-RC_INLINE void *realloc_placed(void *ptr, size_t size)
+   here cost the realloc row 7% of its instructions.  With prof (the heap
+   profiler on), what needs nothing of the profiler but its count -- a pool
+   block whose count does not run out, a span that does not shrink, has no
+   record (hint 0) and whose growth does not run it out -- takes its count
+   here; the rest goes to the two functions above. */
+RC_INLINE void *realloc_placed(void *ptr, size_t size, bool prof)
 {
     if (!_rc_is_pool_block(ptr)) {
+        if (prof)
+            return realloc_profiled(ptr, size);
         size_t usable = _rc_large_usable(ptr);
         if (size <= usable && size >= usable / 4)
             return ptr;            /* fits: a growing buffer keeps its extent */
@@ -332,8 +429,18 @@ RC_INLINE void *realloc_placed(void *ptr, size_t size)
         return _rc_large_realloc(ptr, size);
     }
     rc_pool_t *pool = _rc_pool_of(ptr);
-    if (pool->cls == RC_SPAN_CLASS)
+    if (pool->cls == RC_SPAN_CLASS) {
+        if (prof) {
+            size_t old = (size_t)(pool->bump - (char *)ptr);
+            if (size < old ||
+                atomic_load_explicit(_rc_prof_hint(ptr), memory_order_relaxed) != 0 ||
+                !realloc_count(size - old))
+                return realloc_span_profiled(ptr, size);
+        }
         return _rc_span_realloc(ptr, size);
+    }
+    if (prof && !realloc_count(size))
+        return realloc_profiled(ptr, size);
     size_t bs = pool->block_size;
     if (size <= bs && size >= bs / 2)
         return ptr;                /* still fits its class, or near enough */

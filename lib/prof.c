@@ -14,8 +14,10 @@
  *
  * What is recorded.  A sample's call stack, without the allocator's own
  * frames, and its requested size go to a bucket per (stack, size class);
- * the block's address goes to a table of live samples, from which its free
- * -- in whatever thread -- removes it.  A dump writes each bucket's raw
+ * the block's address goes to a table of live records, from which its free
+ * -- in whatever thread -- removes it.  The table also holds notes: the
+ * requested size of an unsampled span that realloc shrank in place (see
+ * realloc, below).  A dump writes each bucket's raw
  * sample counts, in use and allocated since start, in gperftools' heap
  * profile format with "heap_v2/<rate>": pprof itself weighs each line by
  * 1/(1 - exp(-s/rate)) for the line's mean size s.  The classes are eighths
@@ -24,10 +26,31 @@
  * rate, whose weighted bytes are the rate whatever their size); sizes of 16
  * rates and more share a class: their weight is 1 to seven digits.
  *
- * Where sampled blocks live.  Of span size, in a span, whose free (a slow
- * path already) asks the profiler while it is on; of any other size, on
- * the large side (jemalloc), whose live set marks them: their free looks
- * the pointer up anyway.  A pool block's free never checks anything.
+ * realloc.  A block realloc'ed is, for the estimates, one allocation of its
+ * new size: it must end up sampled with the probability of a block of that
+ * size, 1 - exp(-s/rate).  A span's exact size is known -- its record's,
+ * or else its pool header's high-water mark (span.c: exact unless it
+ * shrank in place, which leaves a note here) -- so a span grown from s0 to
+ * s1 counts only the s1 - s0 bytes it grew by: kept if it was sampled
+ * (its record re-sized), sampled if the count runs out in those bytes,
+ * which happens with probability 1 - exp(-(s1-s0)/rate), so that it is
+ * sampled with probability 1 - exp(-s1/rate) in all (the intervals are
+ * memoryless).  A buffer grown by steps then costs one sample per rate
+ * bytes it reaches, not per rate bytes summed over its steps.  Any other
+ * realloc -- a shrink, or a pool or large block, whose requested size is
+ * not known -- is sampled afresh, whatever the block was: the count takes
+ * its whole new size (as jemalloc's profiler has it).  For this to hold,
+ * which of the two ways a realloc is counted must not depend on whether
+ * the block was sampled before: so a sampled block is a span exactly when
+ * the block would be one unsampled (alloc.c: sampled_in_span and
+ * realloc_sampled), and every realloc of a block outside spans is sampled
+ * afresh.
+ *
+ * Where sampled blocks live.  In a span where the unsampled block would be
+ * in one (its free, a slow path already, asks the profiler while it is
+ * on); otherwise on the large side (jemalloc), whose live set marks them:
+ * their free looks the pointer up anyway.  A pool block's free never
+ * checks anything.
  *
  * Stacks.  libunwind's unw_backtrace (Debian's libunwind8), loaded with
  * dlopen when the profiler starts, so that a process that does not profile
@@ -37,7 +60,8 @@
  * thread, and setting that cache up costs a thread about 450 us.  So a
  * thread's first PROF_GCC_FIRST samples use libgcc's unwinder (large.c's
  * rcje__Unwind_* look it up), and only a thread that samples more uses
- * libunwind.  Without libunwind, and in a forked child (libunwind's cache
+ * libunwind (and jemalloc's thread cache for its sampled blocks, large.c).
+ * Without libunwind, and in a forked child (libunwind's cache
  * has a lock another thread may have held at the fork), libgcc's is used
  * throughout; with glibc 2.35 and later it finds unwind tables with
  * _dl_find_object, without locks or allocation.  A thread-local
@@ -67,6 +91,8 @@
 
 bool _rc_prof_on;
 __thread int64_t _rc_prof_left_noheap; /* 0: a new thread's first block asks */
+__thread int64_t _rc_prof_left_realloc;
+__thread bool _rc_prof_many;           /* more than PROF_GCC_FIRST stacks */
 static __thread uint64_t prof_rng;     /* 0 until the thread's first sample */
 static __thread bool prof_busy;        /* taking a stack: do not sample */
 static __thread unsigned prof_stacks;  /* stacks this thread has taken */
@@ -97,11 +123,11 @@ static rc_lock_t prof_lock = RC_LOCK_INIT;
 static prof_bucket_t *stacks[PROF_STACKS];
 static prof_sample_t **samples;        /* chained by address */
 static size_t samples_cap, samples_used;
-/* Live samples per hash of their address, read without the lock: a span's
-   or a large block's free, or realloc, asks the table only when its count
-   is not zero. */
+/* Live records per hash of their address, read without the lock (prof.h:
+   _rc_prof_hint): a span's or a large block's free, or realloc, asks the
+   table only when its count is not zero. */
 #define PROF_HINTS 4096
-static _Atomic uint32_t hints[PROF_HINTS];
+_Atomic uint32_t _rc_prof_hints[PROF_HINTS];
 static prof_sample_t *sample_free;     /* recycled records */
 static char *mem_next, *mem_end;       /* bump allocation from mmap'ed chunks */
 
@@ -216,12 +242,15 @@ static _Unwind_Reason_Code trace_frame(struct _Unwind_Context *ctx, void *arg)
 
 /* The caller's stack into pcs (PROF_DEPTH + 1 slots), without the frames
    of this library at its top: malloc, rc_new...; the first frame left is
-   the site.  Returns the number of frames. */
-static unsigned take_stack(uintptr_t *pcs)
+   the site.  Returns the number of frames.  Inlined: a frame less to
+   unwind (libunwind's cost is per frame). */
+RC_INLINE unsigned take_stack(uintptr_t *pcs)
 {
     unsigned n, skip = 0;
     prof_busy = true;
-    if (unw_backtrace_fn && ++prof_stacks > PROF_GCC_FIRST) {
+    if (prof_stacks <= PROF_GCC_FIRST)
+        _rc_prof_many = ++prof_stacks > PROF_GCC_FIRST;
+    if (unw_backtrace_fn && _rc_prof_many) {
         int got = unw_backtrace_fn((void **)pcs, PROF_DEPTH + 1);
         n = got > 0 ? (unsigned)got : 0;
     } else {
@@ -326,11 +355,6 @@ static prof_bucket_t *bucket_locked(const uintptr_t *pcs, unsigned depth, size_t
     return b;
 }
 
-static size_t hint_of(uintptr_t ptr)
-{
-    return (size_t)((ptr >> 4) * 0x9E3779B97F4A7C15ull >> 52) & (PROF_HINTS - 1);
-}
-
 static size_t sample_slot(uintptr_t ptr)
 {
     return (size_t)(((ptr >> 4) * 0x9E3779B97F4A7C15ull) >> 20) & (samples_cap - 1);
@@ -357,74 +381,163 @@ static bool samples_grow_locked(void)
     return true;
 }
 
+/* Put a record in the table (it holds ptr); false if the table cannot
+   grow. */
+static bool link_locked(prof_sample_t *s)
+{
+    if (samples_used >= samples_cap * 2 && !samples_grow_locked())
+        return false;
+    prof_sample_t **head = &samples[sample_slot(s->ptr)];
+    s->next = *head;
+    *head = s;
+    samples_used++;
+    atomic_fetch_add_explicit(_rc_prof_hint((void *)s->ptr), 1, memory_order_relaxed);
+    return true;
+}
+
+/* Take ptr's record out of the table: NULL if none. */
+static prof_sample_t *unlink_locked(uintptr_t ptr)
+{
+    if (samples_cap == 0)
+        return NULL;
+    prof_sample_t **link = &samples[sample_slot(ptr)], *s;
+    for (; (s = *link) != NULL; link = &s->next)
+        if (s->ptr == ptr) {
+            *link = s->next;
+            samples_used--;
+            atomic_fetch_sub_explicit(_rc_prof_hint((void *)ptr), 1, memory_order_relaxed);
+            return s;
+        }
+    return NULL;
+}
+
+/* A record out of the table is done with: a sample counts as freed. */
+static void retire_locked(prof_sample_t *s)
+{
+    if (s->bucket) {
+        s->bucket->frees++;
+        s->bucket->free_bytes += s->size;
+    }
+    s->next = sample_free;
+    sample_free = s;
+}
+
+static prof_sample_t *rec_new_locked(void)
+{
+    prof_sample_t *s = sample_free;
+    if (s)
+        sample_free = s->next;
+    else
+        s = mem_take_locked(sizeof *s);
+    return s;
+}
+
 static void record(void *ptr, size_t size, const uintptr_t *pcs, unsigned depth)
 {
     pthread_mutex_lock(&prof_lock);
     prof_bucket_t *b = bucket_locked(pcs, depth, size);
-    prof_sample_t *s = sample_free;
-    if (s)
-        sample_free = s->next;
-    else if (b)
-        s = mem_take_locked(sizeof *s);
-    if (b && s && (samples_used < samples_cap * 2 || samples_grow_locked())) {
-        b->allocs++;
-        b->alloc_bytes += size;
+    prof_sample_t *s = b ? rec_new_locked() : NULL;
+    if (s) {
         s->ptr = (uintptr_t)ptr;
         s->bucket = b;
         s->size = size;
-        prof_sample_t **head = &samples[sample_slot(s->ptr)];
-        s->next = *head;
-        *head = s;
-        samples_used++;
-        atomic_fetch_add_explicit(&hints[hint_of(s->ptr)], 1, memory_order_relaxed);
-    } else if (s) {
-        s->next = sample_free;     /* out of memory: this sample is lost */
-        sample_free = s;
+        if (link_locked(s)) {
+            b->allocs++;
+            b->alloc_bytes += size;
+        } else {
+            s->bucket = NULL;      /* out of memory: this sample is lost */
+            retire_locked(s);
+        }
     }
     pthread_mutex_unlock(&prof_lock);
 }
 
-void *_rc_prof_alloc(size_t size, size_t align, bool zero)
+/* A sampled block: in a span (whose free tells us, span.c) where the
+   caller says the unsampled block would be one, else on the large side,
+   whose live set marks it. */
+void *_rc_prof_alloc(size_t size, size_t align, bool zero, bool span)
 {
     uintptr_t pcs[PROF_DEPTH + 1];
     unsigned depth = take_stack(pcs);
-    /* span sizes stay spans (their free tells us, span.c); the rest goes
-       to the large side, whose live set marks it */
-    void *p = size > _rc_small_max && _rc_span_fits(size, align)
-                  ? _rc_span_alloc(size, align, zero)
-                  : _rc_large_malloc_sampled(size, align, zero);
+    void *p = span ? _rc_span_alloc(size, align, zero)
+                   : _rc_large_malloc_sampled(size, align, zero);
     if (p)
         record(p, size, pcs, depth);
     return p;
 }
 
-/* Drop ptr's sample, counted as freed. */
-static void unlink_locked(uintptr_t ptr)
+void _rc_prof_forget_at(const void *ptr)
 {
-    if (samples_cap == 0)
-        return;
-    prof_sample_t **link = &samples[sample_slot(ptr)], *s;
-    for (; (s = *link) != NULL; link = &s->next)
-        if (s->ptr == ptr) {
-            *link = s->next;
-            s->bucket->frees++;
-            s->bucket->free_bytes += s->size;
-            s->next = sample_free;
-            sample_free = s;
-            samples_used--;
-            atomic_fetch_sub_explicit(&hints[hint_of(ptr)], 1, memory_order_relaxed);
-            return;
-        }
+    pthread_mutex_lock(&prof_lock);
+    prof_sample_t *s = unlink_locked((uintptr_t)ptr);
+    if (s)
+        retire_locked(s);
+    pthread_mutex_unlock(&prof_lock);
 }
 
-void _rc_prof_forget(const void *ptr)
+/* ---- realloc of a span (alloc.c; see realloc above) ---------------------- */
+
+rc_prof_rec_t *_rc_prof_unlink_at(const void *ptr)
 {
-    /* a sample at ptr was recorded before ptr was handed out, so this
-       thread sees its count */
-    if (atomic_load_explicit(&hints[hint_of((uintptr_t)ptr)], memory_order_relaxed) == 0)
-        return;
     pthread_mutex_lock(&prof_lock);
-    unlink_locked((uintptr_t)ptr);
+    prof_sample_t *s = unlink_locked((uintptr_t)ptr);
+    pthread_mutex_unlock(&prof_lock);
+    return s;
+}
+
+size_t _rc_prof_rec_size(const rc_prof_rec_t *r)   { return r->size; }
+bool   _rc_prof_rec_sampled(const rc_prof_rec_t *r) { return r->bucket != NULL; }
+
+/* A sample taken out by _rc_prof_unlink back in the table, at ptr with
+   size bytes: one allocation of that size at its stack (moved to the
+   bucket of its new size class). */
+void _rc_prof_relink(rc_prof_rec_t *r, void *ptr, size_t size)
+{
+    pthread_mutex_lock(&prof_lock);
+    prof_bucket_t *b = r->bucket;
+    if (size_key(size) != b->size_key) {
+        prof_bucket_t *nb = bucket_locked(b->pcs, b->depth, size);
+        if (nb != NULL) {
+            b->allocs--;
+            b->alloc_bytes -= r->size;
+            nb->allocs++;
+            nb->alloc_bytes += r->size;
+            r->bucket = b = nb;
+        }
+    }
+    b->alloc_bytes += size - r->size;    /* modulo 2^64 when it shrinks */
+    r->ptr = (uintptr_t)ptr;
+    r->size = size;
+    if (!link_locked(r))
+        retire_locked(r);          /* out of memory: the sample ends here */
+    pthread_mutex_unlock(&prof_lock);
+}
+
+/* An unsampled span at ptr whose header's high-water mark is above its
+   size: the size is noted (in r, a note taken out by _rc_prof_unlink, or
+   in a new one when r is NULL).  Without memory for it, the note is lost:
+   the span's next growth would then count from the mark. */
+void _rc_prof_note(rc_prof_rec_t *r, void *ptr, size_t size)
+{
+    pthread_mutex_lock(&prof_lock);
+    if (r == NULL)
+        r = rec_new_locked();
+    if (r != NULL) {
+        r->ptr = (uintptr_t)ptr;
+        r->bucket = NULL;
+        r->size = size;
+        if (!link_locked(r))
+            retire_locked(r);
+    }
+    pthread_mutex_unlock(&prof_lock);
+}
+
+/* A record taken out by _rc_prof_unlink is done with: a sample counts as
+   freed. */
+void _rc_prof_drop(rc_prof_rec_t *r)
+{
+    pthread_mutex_lock(&prof_lock);
+    retire_locked(r);
     pthread_mutex_unlock(&prof_lock);
 }
 
@@ -436,11 +549,6 @@ void _rc_prof_sample_at(void *ptr, size_t size)
     if (!_rc_is_pool_block(ptr))
         _rc_large_mark_sampled(ptr);
     record(ptr, size, pcs, depth);
-}
-
-void _rc_prof_quiet(bool quiet)
-{
-    prof_busy = quiet;
 }
 
 /* ---- the dump ------------------------------------------------------------- */
@@ -623,7 +731,7 @@ void _rc_prof_start(void)
         prefix = "rcmalloc";
     }
     strcpy(prof_prefix, prefix);
-    dl_iterate_phdr(find_self, (void *)(uintptr_t)&_rc_prof_alloc);
+    dl_iterate_phdr(find_self, (void *)(uintptr_t)&_rc_prof_start);
     uintptr_t pcs[PROF_DEPTH + 1];
     /* sampling is not on yet: what these allocate is not sampled */
     take_stack(pcs);               /* loads libgcc_s now, not in a sample */

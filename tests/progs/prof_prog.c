@@ -15,6 +15,10 @@
  *                           make_buffers 8 MiB of malloc blocks; then dump
  *   prof_prog grow DUMP     grow_buffers grows 16 buffers by realloc in 1000-byte
  *                           steps to 2 MiB each (32 MiB), then dump
+ *   prof_prog spans DUMP    grow_spans grows 1024 buffers by realloc in steps of
+ *                           an eighth to 32 KiB each (32 MiB, in spans), dump to
+ *                           DUMP.1; shrinks each to 16 KiB and grows it to 48 KiB
+ *                           (48 MiB), all in place, then dump
  *
  * sites writes DUMP.1 too, after keep_small: the base for a pprof diff.
  */
@@ -190,6 +194,38 @@ static NOINLINE void grow_buffers(void)
         }
 }
 
+static char *spans[1024];
+
+static NOINLINE void grow_spans(size_t from, size_t to)
+{
+    for (int i = 0; i < 1024; i++) {
+        size_t size = from;
+        do {
+            size = size + size / 8 < to ? size + size / 8 : to;
+            spans[i] = realloc(spans[i], size);
+            spans[i][size - 1] = 1;
+        } while (size < to);
+    }
+}
+
+static NOINLINE void shrink_spans(void)
+{
+    for (int i = 0; i < 1024; i++)
+        sink = spans[i] = realloc(spans[i], 16 * 1024);
+}
+
+static int spans_run(const char *path)
+{
+    char first[4096];
+    snprintf(first, sizeof first, "%s.1", path);
+    grow_spans(16, 32 * 1024);
+    if (dump(first) != 0)
+        return 1;
+    shrink_spans();
+    grow_spans(16 * 1024, 48 * 1024);
+    return dump(path);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -201,6 +237,8 @@ int main(int argc, char **argv)
         grow_buffers();
         return dump(argv[2]);
     }
+    if (strcmp(mode, "spans") == 0 && argc > 2)
+        return spans_run(argv[2]);
     if (strcmp(mode, "objects") == 0 && argc > 2) {
         make_objects();
         make_buffers();
@@ -213,6 +251,6 @@ int main(int argc, char **argv)
         return 0;
     }
     fprintf(stderr, "usage: prof_prog sites [DUMP] | threads DUMP | leaks | objects DUMP"
-                    " | grow DUMP\n");
+                    " | grow DUMP | spans DUMP\n");
     return 2;
 }
