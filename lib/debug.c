@@ -47,7 +47,8 @@
 #define RC_FREED_BYTE  0xDF
 #define RC_GUARD_BYTE  0xFD
 #define RC_TAIL_GUARD  16
-#define RC_QUARANTINE  4096          /* freed jemalloc-framed blocks */
+#define RC_QUARANTINE  4096          /* freed jemalloc-framed blocks ... */
+#define RC_QUARANTINE_BYTES ((size_t)64 << 20)  /* ... and at most their bytes */
 #define RC_PAGED_QUARANTINE 1024     /* freed paged blocks (address space only) */
 #define RC_PAGED_MIN   4096          /* smallest paged request, but for 0 */
 #define RC_PAGED_LIVE_MAX 12000      /* paged blocks live or quarantined: each
@@ -82,6 +83,7 @@ static rc_dbg_node_t *buckets[NBUCKETS];
 static rc_dbg_node_t *spare_nodes;
 static rc_dbg_node_t *quarantine[RC_QUARANTINE];
 static size_t q_next;
+static size_t q_bytes;        /* requested bytes of the framed quarantine */
 static rc_dbg_node_t *paged_quarantine[RC_PAGED_QUARANTINE];
 static size_t pq_next;
 static size_t paged_count;    /* paged mappings, live or quarantined */
@@ -377,6 +379,18 @@ void _rc_debug_free(void *p, const char *who)
         old = quarantine[q_next];
         quarantine[q_next] = n;
         q_next = (q_next + 1) % RC_QUARANTINE;
+        q_bytes += n->size - (old ? old->size : 0);
+        /* Bounded in bytes too (framed blocks are small unless paged
+           mappings ran out: 4096 of 4 MiB would hold 16 GiB): the oldest
+           go first, never the block just freed. */
+        for (size_t k = q_next; q_bytes > RC_QUARANTINE_BYTES && quarantine[k] != n;
+             k = (k + 1) % RC_QUARANTINE) {
+            if (quarantine[k]) {
+                q_bytes -= quarantine[k]->size;
+                evict(quarantine[k]);
+                quarantine[k] = NULL;
+            }
+        }
     }
     if (old)
         evict(old);
