@@ -72,9 +72,7 @@ void *_rc_new_prefixed(const rc_type *type, size_t size, size_t prefix)
     atomic_init(&h->refcnt, 1);
     if (gc) {
         rc_gc_head *g = rc_gc_of(obj);
-        g->next = g->prev = NULL;
-        g->gc_refs = 0;
-        g->flags = 0;
+        g->nx = g->pv = 0;         /* untracked */
     }
     memset(obj, 0, size);
     return obj;
@@ -128,7 +126,7 @@ RC_API void *rc_new(const rc_type *type, size_t size)
         atomic_init(&h->type, (uintptr_t)type | RC_F_GC);
         atomic_init(&h->refcnt, 1);
         zero16(obj, n);
-        _rc_gc_link_new(obj);       /* sets next, prev, gc_refs, flags */
+        _rc_gc_link_new(obj);       /* sets both words of the gc head */
         return obj;
     }
     void *obj = _rc_new_prefixed(type, size, 0);
