@@ -21,9 +21,9 @@
  *  4. pin the unreachable set (take a reference on each, so no other thread
  *     can make one die under us; an object whose count already reached 0 is
  *     being killed by another thread and is left to it, and what it holds
- *     is re-checked against the current refcounts: "rescue").  One walk
- *     over the final set (pin_unreachable), noting whether any has weak
- *     references or a finalizer to run;
+ *     is re-checked against the current refcounts: "rescue").  Done by
+ *     move_unreachable as it moves each object there, noting whether any
+ *     has weak references or a finalizer to run;
  *  5. clear the weak references to unreachable objects and run their
  *     callbacks, except those of weakrefs that are themselves unreachable
  *     (skipped when there are none);
@@ -559,7 +559,7 @@ static size_t drain_into_young(rc_gc_head *young)
 /* ==== phases ============================================================== */
 
 /* The phases that run with the world stopped (update_refs to
-   pin_unreachable, and rescue) access the two words plainly, not through
+   move_unreachable, and rescue) access the two words plainly, not through
    gc_nx/gc_pv: no other thread runs, and the stop orders them with every
    access before and after it. */
 
@@ -599,12 +599,14 @@ static void subtract_refs(rc_gc_head *young)
    step 4 to the end, kept in an array so that finalizers may untrack or
    move them freely.  The array is allocated before the world stops, as
    large as the set examined (pinning happens while it is stopped, when
-   nothing may allocate), and kept for the next collection.  The set is
-   pinned once final (pin_unreachable), not as move_unreachable builds it:
-   most of what it moves there tentatively comes back (a tree's children
-   come before their parent in young), and an object in the set has no
-   word to spare for its index in the array.  With the world stopped no
-   count changes under us: a load and a store, no locked instruction. */
+   nothing may allocate), and kept for the next collection.
+   move_unreachable pins each object as it moves it to the unreachable
+   set (the line is in cache then: no walk of its own over the set).  An
+   object moved back is unpinned at once; its entry, for which no word of
+   the gc head is left to hold the index, is dropped afterwards by one
+   pass over the array, only in collections that moved any back.  With the
+   world stopped no count changes under us: a load and a store, no locked
+   instruction. */
 typedef struct pins {
     void **v;
     size_t n, cap;
@@ -612,14 +614,25 @@ typedef struct pins {
 
 static pins pinned;
 
-/* What pin_unreachable pinned, so that the phases with
+/* What move_unreachable pinned, so that the phases with
    nothing to do skip their walks over it (cold memory, after the restart:
    in rc_graphs' collections these walks took more time than the rest). */
 #define SAW_WEAKREFS  1u    /* an object with weak references */
 #define SAW_WEAKREF   2u    /* a weakref object */
 #define SAW_FINALIZER 4u    /* a finalizer not run yet */
 
-static size_t n_moved_back;     /* by visit_reachable, in move_unreachable */
+/* Being filled by move_unreachable (NULL: it pins nothing), and how many
+   objects visit_reachable moved back from the unreachable set. */
+static pins *move_pins;
+static size_t n_moved_back;
+
+static inline void unpin(void *obj)
+{
+    _Atomic int64_t *rc = &rc_head_of(obj)->refcnt;
+    int64_t v = atomic_load_explicit(rc, memory_order_relaxed);
+    if (v < RC_IMMORTAL)
+        atomic_store_explicit(rc, v - 1, memory_order_relaxed);
+}
 
 /* c, reached from a reachable object: reachable too.  Tentatively
    unreachable, it goes back to young's tail (scanned later) with gc_refs
@@ -647,6 +660,8 @@ static int visit_reachable(void *child, void *arg)
         c->nx = (uintptr_t)young;
         c->pv = GC_REFS_ONE | (pv & GC_PV_FLAGS);
         young->pv = (uintptr_t)c;
+        if (move_pins != NULL)
+            unpin(child);           /* its entry: dropped after */
         n_moved_back++;
     } else if (pv < GC_REFS_ONE) {
         c->pv = pv | GC_REFS_ONE;   /* reached before its turn */
@@ -655,16 +670,23 @@ static int visit_reachable(void *child, void *arg)
 }
 
 /* Returns how many are left in `unreachable` (linked both ways, each
-   with GC_UNREACHABLE in nx).  What stays in young is reachable, and is
-   filed on the way: its prev pointer back, generation `target`, no longer
-   in the collection (so that its children's visits and its death treat it
-   as filed); the caller links the list in.  *reachable gets how many. */
+   with GC_UNREACHABLE in nx), pinned into p unless p is NULL.  What stays
+   in young is reachable, and is filed on the way: its prev pointer back,
+   generation `target`, no longer in the collection (so that its
+   children's visits and its death treat it as filed); the caller links
+   the list in.  An object whose count is already 0 is being killed by
+   another thread, which waits for our lock to untrack it: it goes to
+   `dying` (nothing can reach it: no reference is left).  *reachable gets
+   how many were reachable, *saw the SAW_* bits of what was pinned. */
 static size_t move_unreachable(rc_gc_head *young, rc_gc_head *unreachable,
-                               int target, size_t *reachable)
+                               rc_gc_head *dying, pins *p, int target,
+                               size_t *reachable, unsigned *saw)
 {
     uintptr_t gen_bits = (uintptr_t)target << GC_GEN_SHIFT;
     rc_gc_head *prev = young;   /* the last one kept: prev links up to it */
     rc_gc_head *g = (rc_gc_head *)young->nx;
+    unsigned bits = 0;
+    move_pins = p;
     n_moved_back = 0;
     size_t n = 0, r = 0;
     while (g != young) {
@@ -673,67 +695,59 @@ static size_t move_unreachable(rc_gc_head *young, rc_gc_head *unreachable,
             g->pv = (uintptr_t)prev | gen_bits;
             prev = g;
             r++;
-        } else {
-            /* out of young (forward links only, no flags: prev's next is
-               enough) to unreachable's tail (linked both ways).  As in
-               CPython, the flag goes on the last one's nx unconditionally,
-               the head's too while this runs (cleared below). */
-            prev->nx = g->nx;
-            rc_gc_head *last = (rc_gc_head *)unreachable->pv;
-            last->nx = (uintptr_t)g | GC_UNREACHABLE;
-            g->pv = (uintptr_t)last | (g->pv & GC_PV_FLAGS);
-            g->nx = (uintptr_t)unreachable | GC_UNREACHABLE;
-            unreachable->pv = (uintptr_t)g;
-            n++;
+            g = (rc_gc_head *)prev->nx;
+            continue;
         }
+        /* out of young (forward links only, no flags: prev's next is
+           enough) to the tail of unreachable, or of dying (both linked
+           both ways).  As in CPython, the flag goes on the last one's nx
+           unconditionally, unreachable's head's too while this runs
+           (cleared below). */
+        prev->nx = g->nx;
+        void *obj = rc_obj_of_gc(g);
+        rc_head *h = rc_head_of(obj);
+        int64_t v = atomic_load_explicit(&h->refcnt, memory_order_relaxed);
+        rc_gc_head *l = dying;
+        uintptr_t mark = 0;
+        if (v > 0) {
+            l = unreachable;
+            mark = GC_UNREACHABLE;
+            n++;
+            if (p != NULL) {
+                if (v < RC_IMMORTAL)
+                    atomic_store_explicit(&h->refcnt, v + 1, memory_order_relaxed);
+                p->v[p->n++] = obj;
+                uintptr_t tw = atomic_load_explicit(&h->type, memory_order_relaxed);
+                const rc_type *t = rc_type_word_type(tw);
+                if (tw & RC_F_WEAKREFS)
+                    bits |= SAW_WEAKREFS;
+                if (t == &_rc_weakref_type)
+                    bits |= SAW_WEAKREF;
+                if (t->finalize != NULL && !(tw & RC_F_FINALIZED))
+                    bits |= SAW_FINALIZER;
+            }
+        }
+        rc_gc_head *last = (rc_gc_head *)l->pv;
+        last->nx = (uintptr_t)g | mark;
+        g->pv = (uintptr_t)last | (g->pv & GC_PV_FLAGS);
+        g->nx = (uintptr_t)l | mark;
+        l->pv = (uintptr_t)g;
         g = (rc_gc_head *)prev->nx;
     }
     young->pv = (uintptr_t)prev;
     unreachable->nx &= ~(uintptr_t)GC_UNREACHABLE;
+    if (p != NULL && n_moved_back != 0) {
+        /* the entries of those moved back (unpinned already) out */
+        size_t k = 0;
+        for (size_t i = 0; i < p->n; i++)
+            if (rc_gc_of(p->v[i])->nx & GC_UNREACHABLE)
+                p->v[k++] = p->v[i];
+        p->n = k;
+    }
     *reachable = r;
+    *saw = bits;
     return n - n_moved_back;
 }
-
-/* Pin every object of the unreachable set (into p, which has room), and
-   note in *saw the SAW_* bits of what was pinned.  An object whose count
-   is already 0 is being killed by another thread, which waits for our
-   lock to untrack it: it goes to `dying` (nothing can reach it: no
-   reference is left).  Returns how many were pinned. */
-static size_t pin_unreachable(rc_gc_head *unreachable, rc_gc_head *dying,
-                              pins *p, unsigned *saw)
-{
-    unsigned bits = 0;
-    size_t n = 0;
-    rc_gc_head *g = gc_next(unreachable);
-    while (g != unreachable) {
-        rc_gc_head *next = gc_next(g);
-        void *obj = rc_obj_of_gc(g);
-        rc_head *h = rc_head_of(obj);
-        int64_t v = atomic_load_explicit(&h->refcnt, memory_order_relaxed);
-        if (v <= 0) {
-            list_unlink(g);
-            gc_set_nx(g, gc_nx(g) & ~(uintptr_t)GC_UNREACHABLE);
-            list_append(g, dying);
-        } else {
-            if (v < RC_IMMORTAL)
-                atomic_store_explicit(&h->refcnt, v + 1, memory_order_relaxed);
-            p->v[p->n++] = obj;
-            uintptr_t tw = atomic_load_explicit(&h->type, memory_order_relaxed);
-            const rc_type *t = rc_type_word_type(tw);
-            if (tw & RC_F_WEAKREFS)
-                bits |= SAW_WEAKREFS;
-            if (t == &_rc_weakref_type)
-                bits |= SAW_WEAKREF;
-            if (t->finalize != NULL && !(tw & RC_F_FINALIZED))
-                bits |= SAW_FINALIZER;
-            n++;
-        }
-        g = next;
-    }
-    *saw = bits;
-    return n;
-}
-
 
 /* Room for n pins; -1 when out of memory (the collection is skipped). */
 static int pins_reserve(size_t n)
@@ -887,7 +901,9 @@ static size_t file_into(rc_gc_head *local, int target)
 /* clear each (pinned: clear cannot kill it; it dies when unpinned) onto
    the local list `cleared`, where they stay, marked GC_COLLECTING, until
    the pins are dropped: their deaths then unlink them from it without a
-   lock (untrack), and what survives is filed. */
+   lock (untrack), and what survives is filed.  They keep GC_UNREACHABLE,
+   which sends their deaths past _rc_gc_untrack_dying's try of old_lock
+   (is_linked) straight to untrack. */
 static void delete_garbage(rc_gc_head *unreachable, rc_gc_head *cleared)
 {
     while (!list_empty(unreachable)) {
@@ -1007,24 +1023,24 @@ static size_t collect(int gen)
     rc_gc_head dying;
     list_init(&dying);
     size_t n_reachable;
-    size_t n_unreachable = move_unreachable(&young, &unreachable, target,
-                                            &n_reachable);
+    /* room to pin all that may turn out unreachable?  (else none is
+       pinned, and all of it waits for the next collection, which
+       reserves more) */
+    int room = examined <= p.cap;
+    size_t n_unreachable = move_unreachable(&young, &unreachable, &dying,
+                                            room ? &p : NULL, target,
+                                            &n_reachable, &saw);
     /* the reachable are filed now, while nothing can die: from the
        restart on, their deaths in any thread unlink them under old_lock
        instead of waiting for this collection to end */
     list_merge(&young, &gens[target]);
     gen_size[target] += n_reachable;
-    if (n_unreachable > p.cap) {
-        /* no room for all the pins: all of it waits for the next
-           collection */
+    list_merge(&dying, &young);         /* filed at the end */
+    if (!room) {
         unmark_unreachable(&unreachable);
         list_merge(&unreachable, &young);
         n_unreachable = 0;
-    } else {
-        n_unreachable = pin_unreachable(&unreachable, &dying, &p, &saw);
-    }
-    if (!list_empty(&dying)) {
-        list_merge(&dying, &young);     /* filed at the end */
+    } else if (!list_empty(&young)) {
         rescue(&unreachable, &young);   /* what a dying object still holds */
         rescued = 1;
     }
