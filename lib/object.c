@@ -33,7 +33,11 @@
  * traverses of each object examined; the deaths of the ~40% that outlived
  * a collection or a nursery fill, off the generation lists under their
  * lock, ~46 each in gc.c).  Was 410 before the collections' fused passes
- * and the short path for those deaths (gc.c).
+ * and the short path for those deaths (gc.c).  392 since the gc head is
+ * two words (lifetime.h), 4 more than with four words: flags now share
+ * words with the links, so link writes keep the bits beside them; but a
+ * node is a 48-byte block, not 64, and callgrind's cache simulation
+ * counts 28% fewer D1 read misses and 57% fewer write misses per node.
  */
 #include "lifetime.h"
 #include "alloc.h"        /* the allocator fast paths, inlined */
