@@ -8,13 +8,16 @@
  *  1. splice generations 0..g into a local "young" list, and empty the
  *     nurseries into it;
  *  2. gc_refs = refcount for each (for a nursery's objects as they are
- *     linked: one pass); subtract one for every reference from another
- *     young object (traverse); what is left counts references from
- *     outside: threads, untracked or older objects;
+ *     linked: one pass), kept in the prev word of the gc head as CPython
+ *     does (the list is linked forward only until step 3 ends); subtract
+ *     one for every reference from another young object (traverse); what
+ *     is left counts references from outside: threads, untracked or older
+ *     objects;
  *  3. move_unreachable: anything with gc_refs > 0 and
  *     everything it reaches is reachable; the rest is the unreachable set.
- *     The reachable are marked with generation g+1 as they are scanned and
- *     their list is linked into it at once (no pass of its own);
+ *     The reachable are marked with generation g+1 as they are scanned,
+ *     their prev pointers linked again, and their list is linked into it
+ *     at once (no pass of its own);
  *  4. pin the unreachable set (take a reference on each, so no other thread
  *     can make one die under us; an object whose count already reached 0 is
  *     being killed by another thread and is left to it, and what it holds
@@ -103,24 +106,24 @@
 
 #define NGEN 3
 
-/* rc_gc_head.flags: GC_* in nursery.h */
+/* rc_gc_head's words and their states: nursery.h */
 #define PERMANENT      NGEN
 
 static pthread_mutex_t gc_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
 static rc_gc_head gens[NGEN] = {
-    { &gens[0], &gens[0], 0, 0, 0 },
-    { &gens[1], &gens[1], 0, 0, 0 },
-    { &gens[2], &gens[2], 0, 0, 0 },
+    { (uintptr_t)&gens[0], (uintptr_t)&gens[0] },
+    { (uintptr_t)&gens[1], (uintptr_t)&gens[1] },
+    { (uintptr_t)&gens[2], (uintptr_t)&gens[2] },
 };
-static rc_gc_head permanent = { &permanent, &permanent, 0, 0, 0 };
+static rc_gc_head permanent = { (uintptr_t)&permanent, (uintptr_t)&permanent };
 static size_t threshold[NGEN] = { 700, 10, 10 };
 static size_t count[NGEN];
 static int enabled = 1;
 static int collecting;                 /* a collection is running */
 static size_t long_lived_total;        /* gen 2 size after the last full one */
 /* Objects on each generation list and on the permanent one, kept exact at
-   every link, death and move (gen bits in flags say which to decrement),
+   every link, death and move (the gen bits of pv say which to decrement),
    so the full-collection rule sees gen 2's real growth: objects promoted
    and dead since count for nothing.  Objects in a running collection's
    lists (GC_COLLECTING) are counted when it files them.  (Beside old_lock,
@@ -134,8 +137,8 @@ static __thread int tls_collector;     /* this thread runs the collection */
 /* ==== nurseries: births and deaths without a lock ===========================
  *
  * A new container is not linked into a list: its address goes into the
- * next slot of its thread's nursery, and its gc_refs word holds the slot's
- * address (GC_NURSERY in flags).  Its death empties the slot: a plain
+ * next slot of its thread's nursery, and its nx word holds the slot's
+ * address (with GC_NURSERY: one word, read at once by a death).  Its death empties the slot: a plain
  * store from the owning thread, a compare-and-exchange from any other
  * (so that it and the owner's drain below agree on who took it, and it
  * never empties a slot the owner has filled again since).  Neither takes
@@ -146,7 +149,7 @@ static __thread int tls_collector;     /* this thread runs the collection */
  *   | obj  | NULL | obj  | obj  |         |   NULL: died in the nursery
  *   +------+------+------+------+-- ... --+
  *      ^                         ^ n: next slot
- *      gc_refs of obj
+ *      nx of obj
  *
  * A collection (the world stopped) first drains every nursery: each live
  * object is linked into its young list, and the nursery starts over.
@@ -271,18 +274,18 @@ static inline void unlock(void) { pthread_mutex_unlock(&gc_lock); }
 
 static inline void set_gen(rc_gc_head *g, unsigned gen)
 {
-    g->flags = (g->flags & ~GC_GEN_MASK) | (gen << GC_GEN_SHIFT);
+    gc_set_pv(g, (gc_pv(g) & ~(uintptr_t)GC_GEN_MASK) | (gen << GC_GEN_SHIFT));
 }
 
 static inline unsigned gen_of(const rc_gc_head *g)
 {
-    return (g->flags & GC_GEN_MASK) >> GC_GEN_SHIFT;
+    return (unsigned)(gc_pv(g) & GC_GEN_MASK) >> GC_GEN_SHIFT;
 }
 
 /* A tracked object leaves its generation (untracked, or dying). */
 static inline void gen_leave(const rc_gc_head *g)
 {
-    if (!(g->flags & GC_COLLECTING))
+    if (!(gc_pv(g) & GC_COLLECTING))
         gen_size[gen_of(g)]--;
 }
 
@@ -300,22 +303,67 @@ static void *grow(void *v, size_t *cap, size_t need, size_t size, size_t first)
     return nv;
 }
 
-static inline void list_init(rc_gc_head *l) { l->next = l->prev = l; }
-static inline int list_empty(const rc_gc_head *l) { return l->next == l; }
+/* The links, without and with the flags below them: a list operation
+   changes only the pointer part of the words it writes (a list head has
+   no flags). */
+static inline rc_gc_head *gc_next(const rc_gc_head *g)
+{
+    return (rc_gc_head *)(gc_nx(g) & ~(uintptr_t)GC_NX_FLAGS);
+}
+static inline rc_gc_head *gc_prev(const rc_gc_head *g)
+{
+    return (rc_gc_head *)(gc_pv(g) & ~(uintptr_t)GC_PV_FLAGS);
+}
+static inline void link_next(rc_gc_head *g, rc_gc_head *n)
+{
+    gc_set_nx(g, (gc_nx(g) & GC_NX_FLAGS) | (uintptr_t)n);
+}
+static inline void link_prev(rc_gc_head *g, rc_gc_head *p)
+{
+    gc_set_pv(g, (gc_pv(g) & GC_PV_FLAGS) | (uintptr_t)p);
+}
 
+/* gc_refs, in the prev word (the list is linked forward only meanwhile):
+   at most the refcount, clamped so that it fits (an immortal's count is
+   larger than any number of references to it) */
+#define GC_REFS_MAX (UINTPTR_MAX >> GC_REFS_SHIFT)
+static inline uintptr_t refs_of(const rc_gc_head *g)
+{
+    return gc_pv(g) >> GC_REFS_SHIFT;
+}
+static inline void set_refs(rc_gc_head *g, uintptr_t refs)
+{
+    gc_set_pv(g, (gc_pv(g) & GC_PV_FLAGS) | refs << GC_REFS_SHIFT);
+}
+
+static inline void list_init(rc_gc_head *l) { l->nx = l->pv = (uintptr_t)l; }
+static inline int list_empty(const rc_gc_head *l) { return gc_next(l) == l; }
+
+/* g's own words: its pointer parts written, its flags kept */
 static inline void list_append(rc_gc_head *g, rc_gc_head *l)
 {
-    rc_gc_head *last = l->prev;
-    g->prev = last;
-    g->next = l;
-    last->next = g;
-    l->prev = g;
+    rc_gc_head *last = gc_prev(l);
+    link_prev(g, last);
+    link_next(g, l);
+    link_next(last, g);
+    link_prev(l, g);
+}
+
+/* g's words set whole: next = l, prev = last | pv_flags (a new member) */
+static inline void list_append_new(rc_gc_head *g, rc_gc_head *l, uintptr_t pv_flags)
+{
+    rc_gc_head *last = gc_prev(l);
+    gc_set_pv(g, (uintptr_t)last | pv_flags);
+    gc_set_nx(g, (uintptr_t)l);
+    link_next(last, g);
+    link_prev(l, g);
 }
 
 static inline void list_unlink(rc_gc_head *g)
 {
-    g->prev->next = g->next;
-    g->next->prev = g->prev;
+    rc_gc_head *p = gc_prev(g), *n = gc_next(g);
+    link_next(p, n);
+    link_prev(n, p);
 }
 
 static inline void list_move(rc_gc_head *g, rc_gc_head *l)
@@ -328,12 +376,19 @@ static void list_merge(rc_gc_head *from, rc_gc_head *to)
 {
     if (list_empty(from))
         return;
-    rc_gc_head *last = to->prev;
-    last->next = from->next;
-    from->next->prev = last;
-    to->prev = from->prev;
-    from->prev->next = to;
+    rc_gc_head *last = gc_prev(to), *first = gc_next(from), *tail = gc_prev(from);
+    link_next(last, first);
+    link_prev(first, last);
+    link_prev(to, tail);
+    link_next(tail, to);
     list_init(from);
+}
+
+/* Out of the unreachable set, with its objects (the caller merges it). */
+static void unmark_unreachable(rc_gc_head *l)
+{
+    for (rc_gc_head *g = gc_next(l); g != l; g = gc_next(g))
+        gc_set_nx(g, gc_nx(g) & ~(uintptr_t)GC_UNREACHABLE);
 }
 
 /* ---- nurseries (see the picture above) ---- */
@@ -390,10 +445,13 @@ void _rc_gc_nursery_drain(nursery *nu)
                                                  memory_order_acq_rel);
         if (g == NULL)
             continue;
-        g->gc_refs = 0;
-        flags_store(g, 0);              /* generation 0, linked */
         gen_size[0]++;
-        list_append(g, &gens[0]);
+        /* generation 0, linked: nx last, as a death reads it first */
+        rc_gc_head *last = gc_prev(&gens[0]);
+        gc_set_pv(g, (uintptr_t)last);
+        link_next(last, g);
+        link_prev(&gens[0], g);
+        gc_publish_nx(g, (uintptr_t)&gens[0]);
     }
     atomic_store_explicit(&nu->n, 0, memory_order_relaxed);
     old_unlock();
@@ -438,7 +496,7 @@ static inline size_t nursery_estimate(void)
 static size_t list_len(const rc_gc_head *l)
 {
     size_t n = 0;
-    for (const rc_gc_head *g = l->next; g != l; g = g->next)
+    for (const rc_gc_head *g = gc_next(l); g != l; g = gc_next(g))
         n++;
     return n;
 }
@@ -459,14 +517,19 @@ static inline int traverse(rc_gc_head *g, rc_visit_fn visit, void *arg)
     return rc_type_fast(obj)->traverse(obj, visit, arg);
 }
 
-static inline int64_t refcnt_of(rc_gc_head *g)
+/* The refcount as gc_refs: clamped to what fits (an immortal's, and a
+   negative one -- never seen on the lists: a queued dead object was
+   untracked first -- count as references from outside: it is kept) */
+static inline uintptr_t refcnt_of(rc_gc_head *g)
 {
-    int64_t v = atomic_load(&rc_head_of(rc_obj_of_gc(g))->refcnt);
-    return v < 0 ? 0 : v;
+    uint64_t v = (uint64_t)atomic_load_explicit(&rc_head_of(rc_obj_of_gc(g))->refcnt,
+                                                memory_order_relaxed);
+    return v > GC_REFS_MAX ? GC_REFS_MAX : (uintptr_t)v;
 }
 
-/* With the world stopped, at the start of a collection: every nursery's
-   objects straight into its young list, with update_refs' work done on
+/* With the world stopped, at the start of a collection, after
+   update_refs: every nursery's objects straight into its young list
+   (linked forward only, gc_refs in pv), with update_refs' work done on
    the way (one pass over each, not a link into generation 0 and a walk
    of it).  Returns how many. */
 static size_t drain_into_young(rc_gc_head *young)
@@ -479,9 +542,13 @@ static size_t drain_into_young(rc_gc_head *young)
             if (g == NULL)
                 continue;
             atomic_store_explicit(&nu->slot[i], NULL, memory_order_relaxed);
-            g->gc_refs = refcnt_of(g);
-            flags_store(g, GC_COLLECTING);      /* generation 0 */
-            list_append(g, young);
+            /* generation 0; young's last keeps its gc_refs (plain
+               accesses: see the phases below) */
+            rc_gc_head *last = (rc_gc_head *)young->pv;
+            g->pv = refcnt_of(g) << GC_REFS_SHIFT | GC_COLLECTING;
+            g->nx = (uintptr_t)young;
+            last->nx = (uintptr_t)g;
+            young->pv = (uintptr_t)g;
             moved++;
         }
         atomic_store_explicit(&nu->n, 0, memory_order_relaxed);
@@ -491,27 +558,40 @@ static size_t drain_into_young(rc_gc_head *young)
 
 /* ==== phases ============================================================== */
 
+/* The phases that run with the world stopped (update_refs to
+   move_unreachable, and rescue) access the two words plainly, not through
+   gc_nx/gc_pv: no other thread runs, and the stop orders them with every
+   access before and after it. */
+
+/* young (the generations collected, linked both ways) gets gc_refs in
+   place of its prev pointers: linked forward only from here until
+   move_unreachable links the prev pointers again.  young's own prev
+   (its tail) stays a pointer throughout. */
 static void update_refs(rc_gc_head *young)
 {
     /* the world is stopped: every count is still */
-    for (rc_gc_head *g = young->next; g != young; g = g->next) {
-        g->flags = (g->flags | GC_COLLECTING) & ~GC_UNREACHABLE;
-        g->gc_refs = refcnt_of(g);
-    }
+    /* young's members have no nx flags: their nx is the next one */
+    for (rc_gc_head *g = (rc_gc_head *)young->nx; g != young; g = (rc_gc_head *)g->nx)
+        g->pv = refcnt_of(g) << GC_REFS_SHIFT | GC_COLLECTING | (g->pv & GC_GEN_MASK);
 }
 
+/* One reference from inside young (every object of the collection has
+   gc_refs in pv now).  A traverse that reports a reference its count
+   lacks (a bug of the caller's) takes gc_refs below 0: that wraps to a
+   huge count, keeping the flags below it, and makes the object a root --
+   kept, never freed early. */
 static int visit_decref(void *child, void *arg)
 {
     (void)arg;
     rc_gc_head *c = gc_of_child(child);
-    if (c != NULL && (c->flags & GC_COLLECTING) && !(c->flags & GC_UNREACHABLE))
-        c->gc_refs--;
+    if (c != NULL && (c->pv & GC_COLLECTING))
+        c->pv -= GC_REFS_ONE;
     return 0;
 }
 
 static void subtract_refs(rc_gc_head *young)
 {
-    for (rc_gc_head *g = young->next; g != young; g = g->next)
+    for (rc_gc_head *g = (rc_gc_head *)young->nx; g != young; g = (rc_gc_head *)g->nx)
         traverse(g, visit_decref, NULL);
 }
 
@@ -521,10 +601,12 @@ static void subtract_refs(rc_gc_head *young)
    large as the set examined (pinning happens while it is stopped, when
    nothing may allocate), and kept for the next collection.
    move_unreachable pins each object as it moves it to the unreachable
-   set (the line is in cache then: no walk of its own over the set) and
-   keeps its index in the array in gc_refs, so that an object moved back
-   is unpinned and its entry emptied.  With the world stopped no count
-   changes under us: a load and a store, no locked instruction. */
+   set (the line is in cache then: no walk of its own over the set).  An
+   object moved back is unpinned at once; its entry, for which no word of
+   the gc head is left to hold the index, is dropped afterwards by one
+   pass over the array, only in collections that moved any back.  With the
+   world stopped no count changes under us: a load and a store, no locked
+   instruction. */
 typedef struct pins {
     void **v;
     size_t n, cap;
@@ -539,117 +621,133 @@ static pins pinned;
 #define SAW_WEAKREF   2u    /* a weakref object */
 #define SAW_FINALIZER 4u    /* a finalizer not run yet */
 
-/* Being filled by move_unreachable: its pins, and whether it ran out of
-   room (then the collection pins nothing: collect undoes them). */
+/* Being filled by move_unreachable (NULL: it pins nothing), and how many
+   objects visit_reachable moved back from the unreachable set. */
 static pins *move_pins;
-static int move_overflow;
-#define NOT_PINNED (-1)
+static size_t n_moved_back;
 
-static inline void pin_here(rc_gc_head *g, void *obj, _Atomic int64_t *rc, int64_t v)
+static inline void unpin(void *obj)
 {
-    if (move_pins->n == move_pins->cap) {
-        move_overflow = 1;
-        g->gc_refs = NOT_PINNED;
-        return;
-    }
-    if (v < RC_IMMORTAL)
-        atomic_store_explicit(rc, v + 1, memory_order_relaxed);
-    g->gc_refs = (int64_t)move_pins->n;
-    move_pins->v[move_pins->n++] = obj;
-}
-
-static inline void unpin_here(rc_gc_head *g)
-{
-    if (g->gc_refs == NOT_PINNED)
-        return;
-    void *obj = rc_obj_of_gc(g);
     _Atomic int64_t *rc = &rc_head_of(obj)->refcnt;
     int64_t v = atomic_load_explicit(rc, memory_order_relaxed);
     if (v < RC_IMMORTAL)
         atomic_store_explicit(rc, v - 1, memory_order_relaxed);
-    move_pins->v[g->gc_refs] = NULL;
 }
 
-static size_t n_moved_back;     /* by visit_reachable, in move_unreachable */
-
+/* c, reached from a reachable object: reachable too.  Tentatively
+   unreachable, it goes back to young's tail (scanned later) with gc_refs
+   1; not scanned yet, it gets gc_refs 1 if it had 0. */
 static int visit_reachable(void *child, void *arg)
 {
     rc_gc_head *young = arg;
     rc_gc_head *c = gc_of_child(child);
-    if (c == NULL || !(c->flags & GC_COLLECTING))
+    if (c == NULL)
         return 0;
-    if (c->flags & GC_UNREACHABLE) {
-        /* tentatively unreachable: back to young's tail, scanned later */
-        c->flags &= ~GC_UNREACHABLE;
-        unpin_here(c);
-        list_move(c, young);
-        c->gc_refs = 1;
+    uintptr_t pv = c->pv;
+    if (!(pv & GC_COLLECTING))
+        return 0;               /* not in this collection, or filed */
+    uintptr_t nx = c->nx;
+    if (nx & GC_UNREACHABLE) {
+        /* the unreachable set is linked both ways; its members' nx (and
+           its head's, meanwhile: see move_unreachable) have the flag */
+        rc_gc_head *prev = (rc_gc_head *)(pv & ~(uintptr_t)GC_PV_FLAGS);
+        rc_gc_head *next = (rc_gc_head *)(nx & ~(uintptr_t)GC_NX_FLAGS);
+        prev->nx = nx;
+        next->pv = (next->pv & GC_PV_FLAGS) | (uintptr_t)prev;
+        /* young's tail (no nx flags) may hold gc_refs in pv: only its nx
+           is written */
+        ((rc_gc_head *)young->pv)->nx = (uintptr_t)c;
+        c->nx = (uintptr_t)young;
+        c->pv = GC_REFS_ONE | (pv & GC_PV_FLAGS);
+        young->pv = (uintptr_t)c;
+        if (move_pins != NULL)
+            unpin(child);           /* its entry: dropped after */
         n_moved_back++;
-    } else if (c->gc_refs <= 0) {
-        c->gc_refs = 1;     /* reached before its turn: reachable */
+    } else if (pv < GC_REFS_ONE) {
+        c->pv = pv | GC_REFS_ONE;   /* reached before its turn */
     }
     return 0;
 }
 
-static inline int is_root(rc_gc_head *g)
-{
-    return g->gc_refs > 0;
-}
-
-/* Returns how many are left unreachable, pinned into p (see pins).  What
-   stays in young is reachable, and is filed on the way: its flags say
+/* Returns how many are left in `unreachable` (linked both ways, each
+   with GC_UNREACHABLE in nx), pinned into p unless p is NULL.  What stays
+   in young is reachable, and is filed on the way: its prev pointer back,
    generation `target`, no longer in the collection (so that its
    children's visits and its death treat it as filed); the caller links
    the list in.  An object whose count is already 0 is being killed by
    another thread, which waits for our lock to untrack it: it goes to
-   `dying` (nothing can reach it: no reference is left).  *saw gets the
-   SAW_* bits of what was pinned. */
+   `dying` (nothing can reach it: no reference is left).  *reachable gets
+   how many were reachable, *saw the SAW_* bits of what was pinned. */
 static size_t move_unreachable(rc_gc_head *young, rc_gc_head *unreachable,
                                rc_gc_head *dying, pins *p, int target,
                                size_t *reachable, unsigned *saw)
 {
-    rc_gc_head *g = young->next;
-    uint32_t gen_bits = (uint32_t)target << GC_GEN_SHIFT;
+    uintptr_t gen_bits = (uintptr_t)target << GC_GEN_SHIFT;
+    rc_gc_head *prev = young;   /* the last one kept: prev links up to it */
+    rc_gc_head *g = (rc_gc_head *)young->nx;
     unsigned bits = 0;
-    n_moved_back = 0;
     move_pins = p;
-    move_overflow = 0;
+    n_moved_back = 0;
     size_t n = 0, r = 0;
     while (g != young) {
-        if (is_root(g)) {
+        if (g->pv >= GC_REFS_ONE) {
             traverse(g, visit_reachable, young);
-            g->flags = gen_bits;
+            g->pv = (uintptr_t)prev | gen_bits;
+            prev = g;
             r++;
-            g = g->next;
+            g = (rc_gc_head *)prev->nx;
             continue;
         }
-        rc_gc_head *next = g->next;
+        /* out of young (forward links only, no flags: prev's next is
+           enough) to the tail of unreachable, or of dying (both linked
+           both ways).  As in CPython, the flag goes on the last one's nx
+           unconditionally, unreachable's head's too while this runs
+           (cleared below). */
+        prev->nx = g->nx;
         void *obj = rc_obj_of_gc(g);
         rc_head *h = rc_head_of(obj);
         int64_t v = atomic_load_explicit(&h->refcnt, memory_order_relaxed);
-        if (v <= 0) {
-            list_move(g, dying);
-        } else {
-            pin_here(g, obj, &h->refcnt, v);
-            uintptr_t tw = atomic_load_explicit(&h->type, memory_order_relaxed);
-            const rc_type *t = rc_type_word_type(tw);
-            if (tw & RC_F_WEAKREFS)
-                bits |= SAW_WEAKREFS;
-            if (t == &_rc_weakref_type)
-                bits |= SAW_WEAKREF;
-            if (t->finalize != NULL && !(tw & RC_F_FINALIZED))
-                bits |= SAW_FINALIZER;
-            list_move(g, unreachable);
-            g->flags |= GC_UNREACHABLE;
+        rc_gc_head *l = dying;
+        uintptr_t mark = 0;
+        if (v > 0) {
+            l = unreachable;
+            mark = GC_UNREACHABLE;
             n++;
+            if (p != NULL) {
+                if (v < RC_IMMORTAL)
+                    atomic_store_explicit(&h->refcnt, v + 1, memory_order_relaxed);
+                p->v[p->n++] = obj;
+                uintptr_t tw = atomic_load_explicit(&h->type, memory_order_relaxed);
+                const rc_type *t = rc_type_word_type(tw);
+                if (tw & RC_F_WEAKREFS)
+                    bits |= SAW_WEAKREFS;
+                if (t == &_rc_weakref_type)
+                    bits |= SAW_WEAKREF;
+                if (t->finalize != NULL && !(tw & RC_F_FINALIZED))
+                    bits |= SAW_FINALIZER;
+            }
         }
-        g = next;
+        rc_gc_head *last = (rc_gc_head *)l->pv;
+        last->nx = (uintptr_t)g | mark;
+        g->pv = (uintptr_t)last | (g->pv & GC_PV_FLAGS);
+        g->nx = (uintptr_t)l | mark;
+        l->pv = (uintptr_t)g;
+        g = (rc_gc_head *)prev->nx;
+    }
+    young->pv = (uintptr_t)prev;
+    unreachable->nx &= ~(uintptr_t)GC_UNREACHABLE;
+    if (p != NULL && n_moved_back != 0) {
+        /* the entries of those moved back (unpinned already) out */
+        size_t k = 0;
+        for (size_t i = 0; i < p->n; i++)
+            if (rc_gc_of(p->v[i])->nx & GC_UNREACHABLE)
+                p->v[k++] = p->v[i];
+        p->n = k;
     }
     *reachable = r;
     *saw = bits;
     return n - n_moved_back;
 }
-
 
 /* Room for n pins; -1 when out of memory (the collection is skipped). */
 static int pins_reserve(size_t n)
@@ -667,8 +765,11 @@ static int visit_decref_unreachable(void *child, void *arg)
 {
     (void)arg;
     rc_gc_head *c = gc_of_child(child);
-    if (c != NULL && (c->flags & GC_UNREACHABLE))
-        c->gc_refs--;
+    if (c != NULL && (gc_nx(c) & GC_UNREACHABLE)) {
+        uintptr_t pv = gc_pv(c);
+        if (pv >= GC_REFS_ONE)
+            gc_set_pv(c, pv - GC_REFS_ONE);
+    }
     return 0;
 }
 
@@ -676,8 +777,8 @@ static int visit_rescue(void *child, void *arg)
 {
     rc_gc_head *rescued = arg;
     rc_gc_head *c = gc_of_child(child);
-    if (c != NULL && (c->flags & GC_UNREACHABLE)) {
-        c->flags &= ~GC_UNREACHABLE;
+    if (c != NULL && (gc_nx(c) & GC_UNREACHABLE)) {
+        gc_set_nx(c, gc_nx(c) & ~(uintptr_t)GC_UNREACHABLE);
         list_move(c, rescued);
     }
     return 0;
@@ -685,28 +786,37 @@ static int visit_rescue(void *child, void *arg)
 
 /* Everything in the (pinned) unreachable set that is referenced from
    outside it now -- by a thread, a live object, a finalizer's doing -- goes
-   back to young with all it reaches.  Returns how many. */
+   back to young with all it reaches.  Returns how many.  With the world
+   stopped: the set holds gc_refs in pv (linked forward only) until its
+   prev pointers are linked again in the third loop. */
 static size_t rescue(rc_gc_head *unreachable, rc_gc_head *young)
 {
     rc_gc_head *g;
-    for (g = unreachable->next; g != unreachable; g = g->next)
-        g->gc_refs = refcnt_of(g) - 1;  /* minus our pin */
-    for (g = unreachable->next; g != unreachable; g = g->next)
+    for (g = gc_next(unreachable); g != unreachable; g = gc_next(g)) {
+        uintptr_t refs = refcnt_of(g);
+        set_refs(g, refs > 0 ? refs - 1 : 0);   /* minus our pin */
+    }
+    for (g = gc_next(unreachable); g != unreachable; g = gc_next(g))
         traverse(g, visit_decref_unreachable, NULL);
 
     rc_gc_head rescued;
     list_init(&rescued);
-    g = unreachable->next;
+    rc_gc_head *prev = unreachable;
+    g = gc_next(unreachable);
     while (g != unreachable) {
-        rc_gc_head *next = g->next;
-        if (is_root(g)) {
-            g->flags &= ~GC_UNREACHABLE;
-            list_move(g, &rescued);
+        rc_gc_head *next = gc_next(g);
+        if (refs_of(g) > 0) {
+            link_next(prev, next);
+            list_append_new(g, &rescued, gc_pv(g) & GC_PV_FLAGS);
+        } else {
+            link_prev(g, prev);     /* its gc_refs gone, flags kept */
+            prev = g;
         }
         g = next;
     }
+    unreachable->pv = (uintptr_t)prev;
     size_t n = 0;
-    for (g = rescued.next; g != &rescued; g = g->next) {
+    for (g = gc_next(&rescued); g != &rescued; g = gc_next(g)) {
         traverse(g, visit_rescue, &rescued);
         n++;
     }
@@ -721,7 +831,7 @@ static int handle_weakrefs(rc_gc_head *unreachable)
     rc_gc_head *g;
     int any = 0;
     /* weakrefs that are garbage themselves never call back */
-    for (g = unreachable->next; g != unreachable; g = g->next) {
+    for (g = gc_next(unreachable); g != unreachable; g = gc_next(g)) {
         void *obj = rc_obj_of_gc(g);
         uintptr_t tw = atomic_load_explicit(&rc_head_of(obj)->type,
                                             memory_order_relaxed);
@@ -732,7 +842,7 @@ static int handle_weakrefs(rc_gc_head *unreachable)
     if (!any)
         return 0;
     rc_weakref *cbs = NULL;
-    for (g = unreachable->next; g != unreachable; g = g->next) {
+    for (g = gc_next(unreachable); g != unreachable; g = gc_next(g)) {
         void *obj = rc_obj_of_gc(g);
         if (atomic_load(&rc_head_of(obj)->type) & RC_F_WEAKREFS) {
             cbs = _rc_weakref_clear_referent(obj, cbs);
@@ -751,7 +861,7 @@ static size_t finalize_garbage(rc_gc_head *unreachable)
     list_init(&seen);
     coll_lists[n_coll_lists++] = &seen;     /* finalizers may walk */
     while (!list_empty(unreachable)) {
-        rc_gc_head *g = unreachable->next;
+        rc_gc_head *g = gc_next(unreachable);
         list_move(g, &seen);
         void *obj = rc_obj_of_gc(g);
         rc_head *h = rc_head_of(obj);
@@ -768,16 +878,18 @@ static size_t finalize_garbage(rc_gc_head *unreachable)
     return ran;
 }
 
-/* File the objects of a local list into generation `target` (flags off),
-   under old_lock: a thread killing one reads its flags under it. */
+/* File the objects of a local list into generation `target` (out of the
+   collection and of its unreachable set), under old_lock: a thread killing
+   one reads its words under it. */
 static size_t file_into(rc_gc_head *local, int target)
 {
     size_t n = 0;
     old_lock();
-    uint32_t gen_bits = (uint32_t)target << GC_GEN_SHIFT;
-    for (rc_gc_head *g = local->next; g != local; g = g->next) {
-        flags_store(g, (g->flags & ~(GC_COLLECTING | GC_UNREACHABLE | GC_GEN_MASK)) |
-                       gen_bits);
+    uintptr_t gen_bits = (uintptr_t)target << GC_GEN_SHIFT;
+    for (rc_gc_head *g = gc_next(local); g != local; g = gc_next(g)) {
+        gc_set_nx(g, gc_nx(g) & ~(uintptr_t)GC_UNREACHABLE);
+        gc_publish_pv(g, (gc_pv(g) & ~(uintptr_t)(GC_COLLECTING | GC_GEN_MASK)) |
+                         gen_bits);
         n++;
     }
     list_merge(local, &gens[target]);
@@ -789,11 +901,13 @@ static size_t file_into(rc_gc_head *local, int target)
 /* clear each (pinned: clear cannot kill it; it dies when unpinned) onto
    the local list `cleared`, where they stay, marked GC_COLLECTING, until
    the pins are dropped: their deaths then unlink them from it without a
-   lock (untrack), and what survives is filed. */
+   lock (untrack), and what survives is filed.  They keep GC_UNREACHABLE,
+   which sends their deaths past _rc_gc_untrack_dying's try of old_lock
+   (is_linked) straight to untrack. */
 static void delete_garbage(rc_gc_head *unreachable, rc_gc_head *cleared)
 {
     while (!list_empty(unreachable)) {
-        rc_gc_head *g = unreachable->next;
+        rc_gc_head *g = gc_next(unreachable);
         void *obj = rc_obj_of_gc(g);
         list_move(g, cleared);
         const rc_type *t = rc_type_fast(obj);
@@ -814,7 +928,7 @@ static int save_garbage(rc_gc_head *unreachable, int target, size_t n)
             return -1;
         garbage = v;
     }
-    for (rc_gc_head *g = unreachable->next; g != unreachable; g = g->next) {
+    for (rc_gc_head *g = gc_next(unreachable); g != unreachable; g = gc_next(g)) {
         void *obj = rc_obj_of_gc(g);
         atomic_fetch_add(&rc_head_of(obj)->refcnt, 1);  /* pinned: alive */
         garbage[garbage_n++] = obj;
@@ -892,7 +1006,7 @@ static size_t collect(int gen)
         list_merge(&gens[i], &young);
         gen_size[i] = 0;
     }
-    update_refs(&young);
+    update_refs(&young);    /* young linked forward only from here */
     examined += drain_into_young(&young);
     count0_reset();
     tls_collector = 1;
@@ -909,23 +1023,22 @@ static size_t collect(int gen)
     rc_gc_head dying;
     list_init(&dying);
     size_t n_reachable;
-    size_t n_unreachable = move_unreachable(&young, &unreachable, &dying, &p,
-                                            target, &n_reachable, &saw);
+    /* room to pin all that may turn out unreachable?  (else none is
+       pinned, and all of it waits for the next collection, which
+       reserves more) */
+    int room = examined <= p.cap;
+    size_t n_unreachable = move_unreachable(&young, &unreachable, &dying,
+                                            room ? &p : NULL, target,
+                                            &n_reachable, &saw);
     /* the reachable are filed now, while nothing can die: from the
        restart on, their deaths in any thread unlink them under old_lock
        instead of waiting for this collection to end */
     list_merge(&young, &gens[target]);
     gen_size[target] += n_reachable;
     list_merge(&dying, &young);         /* filed at the end */
-    if (move_overflow) {
-        /* no room for all the pins: all of it waits for the next
-           collection */
-        for (rc_gc_head *g = unreachable.next; g != &unreachable; g = g->next) {
-            g->flags &= ~GC_UNREACHABLE;
-            unpin_here(g);
-        }
+    if (!room) {
+        unmark_unreachable(&unreachable);
         list_merge(&unreachable, &young);
-        p.n = 0;
         n_unreachable = 0;
     } else if (!list_empty(&young)) {
         rescue(&unreachable, &young);   /* what a dying object still holds */
@@ -951,8 +1064,7 @@ static size_t collect(int gen)
                 _rc_stw_start();
             } else {
                 /* cannot look safely: keep all of it for now */
-                for (rc_gc_head *g = unreachable.next; g != &unreachable; g = g->next)
-                    g->flags &= ~GC_UNREACHABLE;
+                unmark_unreachable(&unreachable);
                 list_merge(&unreachable, &young);
             }
             rescued = 1;
@@ -963,8 +1075,7 @@ static size_t collect(int gen)
             delete_garbage(&unreachable, &cleared);
         else if (save_garbage(&unreachable, target, found) != 0) {
             /* nowhere to keep it: left alone, found again next time */
-            for (rc_gc_head *g = unreachable.next; g != &unreachable; g = g->next)
-                g->flags &= ~GC_UNREACHABLE;
+            unmark_unreachable(&unreachable);
             list_merge(&unreachable, &young);
             found = 0;
         }
@@ -973,8 +1084,7 @@ static size_t collect(int gen)
     /* drop the pins: the cleared garbage dies here, in this thread, off
        our local lists */
     for (size_t i = 0; i < p.n; i++)
-        if (p.v[i] != NULL)     /* NULL: moved back before it was final */
-            rc_decref(p.v[i]);
+        rc_decref(p.v[i]);
 
     /* survivors (and garbage that clear left alive) into the next
        generation */
@@ -1115,23 +1225,25 @@ void _rc_gc_count_flush(nursery *nu)
 }
 
 /* Take g off whatever tracks it (a nursery slot or a list) and give its
-   flags `mark` if it was tracked (else 0).  Returns whether it was. */
-static int untrack(nursery *nu, rc_gc_head *g, uint32_t mark)
+   pv `mark` if it was tracked (else 0).  Returns whether it was. */
+static int untrack(nursery *nu, rc_gc_head *g, uintptr_t mark)
 {
     for (;;) {
         _rc_stw_crit_enter();
-        uint32_t f = flags_load(g);
-        if ((f & GC_COLLECTING) && tls_collector) {
+        uintptr_t nx = gc_nx_acquire(g);
+        if ((gc_pv_acquire(g) & GC_COLLECTING) && tls_collector) {
             /* on a local list of the collection this thread runs: only
                this thread touches those */
             list_unlink(g);
-            g->next = g->prev = NULL;
-            flags_store(g, mark);
+            gc_set_nx(g, 0);
+            gc_publish_pv(g, mark);
             _rc_stw_crit_leave();
             return 1;
         }
-        if (f & GC_NURSERY) {
-            rc_gc_head *_Atomic *s = (rc_gc_head *_Atomic *)(intptr_t)g->gc_refs;
+        if (nx & GC_NURSERY) {
+            /* the slot's address and the flag in one word: read at once,
+               so never the address of a slot the owner has drained */
+            rc_gc_head *_Atomic *s = (rc_gc_head *_Atomic *)(nx & ~(uintptr_t)GC_NX_FLAGS);
             int took;
             if (s >= &nu->slot[0] && s < &nu->slot[NURSERY_SLOTS]) {
                 atomic_store_explicit(s, NULL, memory_order_relaxed);
@@ -1145,16 +1257,15 @@ static int untrack(nursery *nu, rc_gc_head *g, uint32_t mark)
                            memory_order_acq_rel, memory_order_acquire);
             }
             if (took) {
-                g->gc_refs = 0;
-                flags_store(g, mark);
+                gc_set_nx(g, 0);
+                gc_publish_pv(g, mark);
                 _rc_stw_crit_leave();
                 return 1;
             }
             /* its owner's drain took it: it is linked, under old_lock */
         }
         old_lock();
-        f = flags_load(g);
-        if ((f & GC_COLLECTING) && !tls_collector) {
+        if ((gc_pv_acquire(g) & GC_COLLECTING) && !tls_collector) {
             /* in the lists of a collection running in another thread:
                wait for it to file the object */
             old_unlock();
@@ -1163,17 +1274,26 @@ static int untrack(nursery *nu, rc_gc_head *g, uint32_t mark)
             unlock();
             continue;
         }
-        int was = g->next != NULL;
+        /* untracked, or on a generation list (nothing else changes it
+           without old_lock now) */
+        int was = gc_nx(g) != 0;
         if (was) {
             gen_leave(g);
             list_unlink(g);
-            g->next = g->prev = NULL;
+            gc_set_nx(g, 0);
         }
-        flags_store(g, was ? mark : 0);
+        gc_publish_pv(g, was ? mark : 0);
         old_unlock();
         _rc_stw_crit_leave();
         return was;
     }
+}
+
+/* Linked, not in a collection's unreachable set nor in a nursery: on a
+   generation list, or in a collection's young list (pv says which). */
+static inline int is_linked(uintptr_t nx)
+{
+    return nx != 0 && !(nx & GC_NX_FLAGS);
 }
 
 /* A dying container on a generation list (it outlived a collection, or
@@ -1184,13 +1304,19 @@ static inline int untrack_listed(rc_gc_head *g)
 {
     int took = 0;
     old_lock();
-    /* its flags change only under the lock: look again */
-    uint32_t f = flags_load(g);
-    if ((f & ~GC_GEN_MASK) == 0 && g->next != NULL) {
-        gen_size[f >> GC_GEN_SHIFT]--;
-        list_unlink(g);
-        g->next = g->prev = NULL;
-        flags_store(g, GC_WAS_TRACKED);
+    /* its words change only under the lock now, if it is listed: look
+       again */
+    uintptr_t pv = gc_pv(g), nx = gc_nx(g);
+    if (is_linked(nx) && !(pv & GC_COLLECTING)) {
+        gen_size[(pv & GC_GEN_MASK) >> GC_GEN_SHIFT]--;
+        /* list_unlink, knowing that nx words on a generation list have
+           no flags */
+        rc_gc_head *p = (rc_gc_head *)(pv & ~(uintptr_t)GC_PV_FLAGS);
+        rc_gc_head *n = (rc_gc_head *)nx;
+        gc_set_nx(p, nx);
+        link_prev(n, p);
+        gc_set_nx(g, 0);
+        gc_publish_pv(g, GC_WAS_TRACKED);
         took = 1;
     }
     old_unlock();
@@ -1203,7 +1329,7 @@ void _rc_gc_untrack_dying(void *obj)
     rc_gc_head *g = rc_gc_of(obj);
     int took = 0;
     _rc_stw_crit_enter();
-    if ((flags_load(g) & ~GC_GEN_MASK) == 0)
+    if (is_linked(gc_nx_acquire(g)))
         took = untrack_listed(g);
     _rc_stw_crit_leave();
     if (took || untrack(nu, g, GC_WAS_TRACKED))
@@ -1223,7 +1349,7 @@ void _rc_gc_retrack(void *obj)
 {
     rc_gc_head *g = rc_gc_of(obj);
     /* the dying thread alone holds it: nobody else changes its flags */
-    if (flags_load(g) & GC_WAS_TRACKED)
+    if (gc_pv(g) & GC_WAS_TRACKED)
         track(g);
 }
 
@@ -1325,7 +1451,7 @@ static int is_tracked(const rc_gc_head *g)
     _rc_stw_enter();
     _rc_stw_crit_enter();
     old_lock();
-    int t = (flags_load(g) & GC_NURSERY) || g->next != NULL;
+    int t = gc_nx(g) != 0;     /* a nursery slot, or a list */
     old_unlock();
     _rc_stw_crit_leave();
     return t;
@@ -1363,7 +1489,7 @@ RC_API void rc_gc_freeze(void)
     gather_nurseries();
     old_lock();
     for (int i = 0; i < NGEN; i++) {
-        for (rc_gc_head *g = gens[i].next; g != &gens[i]; g = g->next)
+        for (rc_gc_head *g = gc_next(&gens[i]); g != &gens[i]; g = gc_next(g))
             set_gen(g, PERMANENT);
         list_merge(&gens[i], &permanent);
         gen_size[PERMANENT] += gen_size[i];
@@ -1379,7 +1505,7 @@ RC_API void rc_gc_unfreeze(void)
 {
     lock();
     old_lock();
-    for (rc_gc_head *g = permanent.next; g != &permanent; g = g->next)
+    for (rc_gc_head *g = gc_next(&permanent); g != &permanent; g = gc_next(g))
         set_gen(g, NGEN - 1);
     list_merge(&permanent, &gens[NGEN - 1]);
     gen_size[NGEN - 1] += gen_size[PERMANENT];
@@ -1497,13 +1623,13 @@ RC_API size_t rc_gc_get_objects(int generation, rc_object_fn fn, void *arg)
         rc_gc_head *l = i < NGEN ? &gens[i] : &permanent;
         if (generation != -1 && generation != i)
             continue;
-        for (rc_gc_head *g = l->next; g != l; g = g->next)
+        for (rc_gc_head *g = gc_next(l); g != l; g = gc_next(g))
             if (snap_push(&s, rc_obj_of_gc(g)) != 0)
                 break;
     }
     for (int k = 0; k < n_coll_lists && !s.failed; k++) {
         rc_gc_head *l = coll_lists[k];
-        for (rc_gc_head *g = l->next; g != l; g = g->next)
+        for (rc_gc_head *g = gc_next(l); g != l; g = gc_next(g))
             if ((generation == -1 || gen_of(g) == (unsigned)generation) &&
                 snap_push(&s, rc_obj_of_gc(g)) != 0)
                 break;
@@ -1520,7 +1646,7 @@ static int visit_is(void *child, void *arg)
 
 static void referrers_in(rc_gc_head *l, const void *obj, snap *s)
 {
-    for (rc_gc_head *g = l->next; g != l && !s->failed; g = g->next)
+    for (rc_gc_head *g = gc_next(l); g != l && !s->failed; g = gc_next(g))
         if (traverse(g, visit_is, (void *)obj))
             snap_push(s, rc_obj_of_gc(g));
 }

@@ -12,8 +12,8 @@
  *   non-container (type->traverse == NULL)      16 bytes of overhead
  *       [ rc_head: type|flags, refcnt ][ user data ... ]
  *
- *   container (type->traverse != NULL)          48 bytes of overhead
- *       [ rc_gc_head: next, prev, gc_refs, flags ][ rc_head ][ user ]
+ *   container (type->traverse != NULL)          32 bytes of overhead
+ *       [ rc_gc_head: next|flags, prev|flags ][ rc_head ][ user ]
  *
  *   interned string (type == &_rc_intern_type)   32 bytes of overhead
  *       [ rc_intern_meta: len, hash ][ rc_head ][ chars ... NUL ]
@@ -21,7 +21,10 @@
  * So objects that cannot be in a cycle pay nothing for the collector: no
  * links, no list operations, no lock.  A user pointer p has its rc_head at
  * p - 16 and, if the RC_F_GC bit of its type word is set, its rc_gc_head at
- * p - 48.
+ * p - 32.  The gc head is CPython's two-word PyGC_Head: flags live in the
+ * low bits of the list links (heads are 16-aligned), and a collection
+ * keeps gc_refs in the prev word while it needs no prev links (gc.c); a
+ * binary-trees node with two children is a 48-byte block, not 64.
  *
  * The type word holds the rc_type pointer (8-byte aligned, so three free
  * low bits) and three flags:
@@ -72,13 +75,15 @@ typedef struct rc_head {
     _Atomic int64_t   refcnt;   /* see above; object.c, _rc_try_incref */
 } rc_head;
 
+/* The collector's two words, as CPython packs PyGC_Head: each holds a
+   pointer to a 16-aligned gc head (a list's) with flag bits below it.
+   States and bits: nursery.h (GC_*); who writes them when: gc.c. */
 typedef struct rc_gc_head {
-    struct rc_gc_head *next;    /* generation list; NULL = untracked (gc.c) */
-    struct rc_gc_head *prev;
-    int64_t  gc_refs;           /* scratch during a collection (gc.c) */
-    uint32_t flags;             /* RC_GC_*; under the collector lock */
-    uint32_t spare;
-} rc_gc_head;
+    uintptr_t nx;   /* next on a list | GC_UNREACHABLE; in a nursery: the
+                       slot's address | GC_NURSERY; 0 = untracked */
+    uintptr_t pv;   /* prev on a list | GC_COLLECTING, GC_WAS_TRACKED, gen;
+                       in a collection's first phases gc_refs << 4 | those */
+} __attribute__((aligned(16))) rc_gc_head;
 
 typedef struct rc_intern_meta {
     size_t   len;               /* bytes before the NUL (intern.c) */
@@ -89,7 +94,7 @@ typedef struct rc_intern_meta {
 #define RC_GC_SIZE     sizeof(rc_gc_head)
 
 _Static_assert(sizeof(rc_head) == 16, "rc_head must keep user data 16-aligned");
-_Static_assert(sizeof(rc_gc_head) % 16 == 0, "gc head must be a multiple of 16");
+_Static_assert(sizeof(rc_gc_head) == 16, "gc head: two words, keeping user data 16-aligned");
 _Static_assert(sizeof(rc_intern_meta) == 16, "intern meta must be 16 bytes");
 
 #define RC_F_FINALIZED ((uintptr_t)1)

@@ -12,13 +12,68 @@
 #include "stw.h"
 #include <limits.h>
 
-/* rc_gc_head.flags */
-#define GC_COLLECTING  1u   /* in the young list of the running collection */
-#define GC_UNREACHABLE 2u   /* in its unreachable set */
-#define GC_WAS_TRACKED 4u   /* set when a dying object is untracked */
-#define GC_NURSERY     8u   /* in a nursery slot; gc_refs = the slot's address */
-#define GC_GEN_SHIFT   4    /* bits 4-5: the generation list it is on, */
-#define GC_GEN_MASK    (3u << GC_GEN_SHIFT)  /* PERMANENT for the frozen one */
+/* The two words of rc_gc_head (lifetime.h).  Every container is in one of
+   these states (nx, pv):
+     untracked          0, 0 or GC_WAS_TRACKED (a dying object that was)
+     in a nursery       slot address | GC_NURSERY, 0 (generation 0)
+     on a generation    next, prev | gen             (list heads: no bits)
+     in a collection    next | GC_UNREACHABLE if in its unreachable set,
+                        prev | GC_COLLECTING | gen, where from update_refs
+                        until move_unreachable files it (and again in a
+                        rescue, for the unreachable set) the prev part holds
+                        gc_refs << GC_REFS_SHIFT: the list is then linked
+                        forward only (CPython's trick).  Only the world
+                        stopped sees that: other threads never do.
+   gen: the generation list it is (or was, for a collection's objects, so
+   that walks report it) on; PERMANENT for the frozen one.  Nursery slots
+   are 8-aligned, list heads 16-aligned: room for the bits either way.
+   Words another thread may read while they change (a death deciding where
+   its object is) are read and written with the atomics below. */
+#define GC_UNREACHABLE 1u   /* nx: in the running collection's unreachable set */
+#define GC_NURSERY     2u   /* nx: the rest is its nursery slot's address */
+#define GC_NX_FLAGS    3u
+#define GC_COLLECTING  1u   /* pv: in the lists of the running collection */
+#define GC_WAS_TRACKED 2u   /* pv: set when a dying object is untracked */
+#define GC_GEN_SHIFT   2    /* pv bits 2-3: the generation */
+#define GC_GEN_MASK    (3u << GC_GEN_SHIFT)
+#define GC_PV_FLAGS    15u
+#define GC_REFS_SHIFT  4
+#define GC_REFS_ONE    ((uintptr_t)1 << GC_REFS_SHIFT)
+
+static inline uintptr_t gc_nx(const rc_gc_head *g)
+{
+    return __atomic_load_n(&g->nx, __ATOMIC_RELAXED);
+}
+static inline uintptr_t gc_pv(const rc_gc_head *g)
+{
+    return __atomic_load_n(&g->pv, __ATOMIC_RELAXED);
+}
+/* a death reading where its object is */
+static inline uintptr_t gc_nx_acquire(const rc_gc_head *g)
+{
+    return __atomic_load_n(&g->nx, __ATOMIC_ACQUIRE);
+}
+static inline uintptr_t gc_pv_acquire(const rc_gc_head *g)
+{
+    return __atomic_load_n(&g->pv, __ATOMIC_ACQUIRE);
+}
+static inline void gc_set_nx(rc_gc_head *g, uintptr_t w)
+{
+    __atomic_store_n(&g->nx, w, __ATOMIC_RELAXED);
+}
+static inline void gc_set_pv(rc_gc_head *g, uintptr_t w)
+{
+    __atomic_store_n(&g->pv, w, __ATOMIC_RELAXED);
+}
+/* a change of state another thread's death may be reading */
+static inline void gc_publish_nx(rc_gc_head *g, uintptr_t w)
+{
+    __atomic_store_n(&g->nx, w, __ATOMIC_RELEASE);
+}
+static inline void gc_publish_pv(rc_gc_head *g, uintptr_t w)
+{
+    __atomic_store_n(&g->pv, w, __ATOMIC_RELEASE);
+}
 
 /* 16 KiB a thread: a nursery fills after this many births since the last
    collection or fill, and its live objects are then linked into
@@ -47,17 +102,6 @@ nursery *_rc_gc_nursery_take(void);         /* this thread's first */
 void _rc_gc_nursery_drain(nursery *nu);     /* a full one: into generation 0 */
 void _rc_gc_count_flush(nursery *nu);       /* delta into young_count; collect? */
 
-/* flags words read outside the lists' lock (a death deciding where its
-   object is) are accessed with these */
-static inline uint32_t flags_load(const rc_gc_head *g)
-{
-    return __atomic_load_n(&g->flags, __ATOMIC_ACQUIRE);
-}
-static inline void flags_store(rc_gc_head *g, uint32_t f)
-{
-    __atomic_store_n(&g->flags, f, __ATOMIC_RELEASE);
-}
-
 static inline nursery *my_nursery(void)
 {
     nursery *nu = _rc_gc_tls_nursery;
@@ -73,9 +117,8 @@ static inline void nursery_add(nursery *nu, rc_gc_head *g)
         n = 0;
     }
     rc_gc_head *_Atomic *s = &nu->slot[n];
-    g->next = g->prev = NULL;
-    g->gc_refs = (int64_t)(intptr_t)s;
-    flags_store(g, GC_NURSERY);
+    gc_set_pv(g, 0);
+    gc_publish_nx(g, (uintptr_t)s | GC_NURSERY);
     atomic_store_explicit(s, g, memory_order_relaxed);
     atomic_store_explicit(&nu->n, n + 1, memory_order_relaxed);
 }
@@ -125,15 +168,16 @@ static inline __attribute__((always_inline)) int _rc_gc_untrack_young(void *obj)
     if (__builtin_expect(nu == NULL, 0))
         return 0;
     _rc_stw_crit_enter();
-    /* exactly GC_NURSERY: not in a collection's lists */
-    if (__builtin_expect(flags_load(g) == GC_NURSERY, 1)) {
-        rc_gc_head *_Atomic *s = (rc_gc_head *_Atomic *)(intptr_t)g->gc_refs;
-        if (__builtin_expect(s >= &nu->slot[0] && s < &nu->slot[NURSERY_SLOTS], 1)) {
-            atomic_store_explicit(s, NULL, memory_order_relaxed);
-            g->gc_refs = 0;
-            flags_store(g, GC_WAS_TRACKED);
-            took = 1;
-        }
+    /* in a nursery (never also in a collection's lists) */
+    /* one compare: nx - GC_NURSERY lies in our slots only if nx is one
+       of our slots with GC_NURSERY (a list's head is never there, and 0
+       wraps to the top) */
+    uintptr_t s = gc_nx_acquire(g) - GC_NURSERY;
+    if (__builtin_expect(s - (uintptr_t)&nu->slot[0] < sizeof nu->slot, 1)) {
+        atomic_store_explicit((rc_gc_head *_Atomic *)s, NULL, memory_order_relaxed);
+        gc_set_nx(g, 0);
+        gc_publish_pv(g, GC_WAS_TRACKED);
+        took = 1;
     }
     _rc_stw_crit_leave();
     if (took)

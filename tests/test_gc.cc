@@ -59,6 +59,48 @@ TEST_F(Lifetime, LongCycleAndReturnValue)
     EXPECT_EQ(before.uncollectable, after.uncollectable);
 }
 
+// A chain built bottom-up (each node made after the one it holds, only the
+// last held from here) comes before its root in the young list: the
+// collector first takes every node of it for unreachable, pins it, then
+// moves it back and unpins it when the root reaches it, while the ring
+// allocated in between stays unreachable.  The pins must balance: every
+// survivor keeps its count, the ring is found, and nothing else.
+TEST_F(Lifetime, BottomUpChainBesideGarbageKeepsCountsExact)
+{
+    const int N = 500;
+    rc_gc_disable();                // all of it young, in birth order
+    std::vector<Node *> chain;
+    Node *ring_first = nullptr, *ring_prev = nullptr;
+    Node *below = nullptr;
+    for (int i = 0; i < N; i++) {
+        Node *c = new_node(&NodeType, i);
+        c->a = below;               // takes over our reference to below
+        below = c;
+        chain.push_back(c);
+        Node *r = new_node(&NodeType, -1);
+        if (ring_prev != nullptr)
+            ring_prev->a = r;       // the ring holds r ...
+        else
+            ring_first = r;
+        ring_prev = r;
+    }
+    ring_prev->a = ring_first;      // ... and closes on its first node
+    EXPECT_EQ(2 * N, g_live.load());
+    for (int gen : {0, 2}) {
+        SCOPED_TRACE(gen);
+        EXPECT_EQ(gen == 0 ? (size_t)N : 0u, rc_gc_collect(gen));
+        EXPECT_EQ(N, g_live.load());
+        for (int i = 0; i < N; i++) {
+            EXPECT_EQ(1u, rc_refcount(chain[i])) << "node " << i;
+            EXPECT_TRUE(rc_gc_is_tracked(chain[i]));
+        }
+    }
+    rc_decref(below);               // the root: the whole chain dies
+    EXPECT_EQ(0, g_live.load());
+    EXPECT_EQ(0u, collect_all());
+    rc_gc_enable();
+}
+
 // ---- finalizers (PEP 442) ---------------------------------------------------
 
 static int g_fin_calls;
