@@ -44,6 +44,23 @@ RC_INLINE void *fast_alloc_counted(unsigned cls, size_t size)
     return _rc_malloc_slow_counted(h, cls, size);
 }
 
+/* A block of class cls straight from the thread's cache, counted for the
+   heap profiler, or NULL (the cache is empty, the profiler's count would
+   run out, or the thread has no heap yet) with nothing changed: the caller
+   then takes the full path.  For callers that want no call on their fast
+   path (rc_new): the block is a pool block of class cls. */
+RC_INLINE void *fast_alloc_try(unsigned cls, size_t size)
+{
+    rc_heap_t *h = _rc_heap_tls;
+    rc_cache_t *c = &h->cache[cls];
+    rc_block_t *b = c->head;
+    int64_t left = h->prof_left - (int64_t)size;
+    if (rc_unlikely(b == NULL || left < 0))
+        return NULL;
+    h->prof_left = left;
+    return cache_pop(c, b);
+}
+
 RC_INLINE void *fast_alloc(size_t size)
 {
     if (rc_likely(size - 1 < _rc_fast_max))      /* 1 .. _rc_fast_max */

@@ -196,6 +196,15 @@ extern __thread rc_census_last _rc_census_last;
 rc_census_slot *_rc_census_slot(const rc_type *t);
 
 static inline __attribute__((always_inline))
+void _rc_census_add(rc_census_slot *s, size_t dobjects, size_t dbytes)
+{
+    atomic_store_explicit(&s->objects, atomic_load_explicit(&s->objects,
+                          memory_order_relaxed) + dobjects, memory_order_relaxed);
+    atomic_store_explicit(&s->bytes, atomic_load_explicit(&s->bytes,
+                          memory_order_relaxed) + dbytes, memory_order_relaxed);
+}
+
+static inline __attribute__((always_inline))
 void _rc_census_count(const rc_type *t, size_t dobjects, size_t dbytes)
 {
     rc_census_slot *s;
@@ -206,10 +215,7 @@ void _rc_census_count(const rc_type *t, size_t dobjects, size_t dbytes)
         if (s == NULL)
             return;
     }
-    atomic_store_explicit(&s->objects, atomic_load_explicit(&s->objects,
-                          memory_order_relaxed) + dobjects, memory_order_relaxed);
-    atomic_store_explicit(&s->bytes, atomic_load_explicit(&s->bytes,
-                          memory_order_relaxed) + dbytes, memory_order_relaxed);
+    _rc_census_add(s, dobjects, dbytes);
 }
 
 /* ---- weakref.c --------------------------------------------------------- */

@@ -26,6 +26,12 @@ void _rc_stw_pending(void);
 
 /* Every entry point through which a thread gets or drops an rc reference
    calls this first: after the first time, one thread-local test. */
+/* Has this thread registered (its first rc object)? */
+static inline __attribute__((always_inline)) bool _rc_stw_registered(void)
+{
+    return __builtin_expect(_rc_stw_self.registered, 1);
+}
+
 static inline __attribute__((always_inline)) void _rc_stw_enter(void)
 {
     if (__builtin_expect(!_rc_stw_self.registered, 0))
