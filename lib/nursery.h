@@ -108,6 +108,17 @@ static inline nursery *my_nursery(void)
     return __builtin_expect(nu != NULL, 1) ? nu : _rc_gc_nursery_take();
 }
 
+/* Put g (untracked) into slot n of this thread's nursery, which has room.
+   In a critical region. */
+static inline void nursery_put(nursery *nu, size_t n, rc_gc_head *g)
+{
+    rc_gc_head *_Atomic *s = &nu->slot[n];
+    gc_set_pv(g, 0);
+    gc_publish_nx(g, (uintptr_t)s | GC_NURSERY);
+    atomic_store_explicit(s, g, memory_order_relaxed);
+    atomic_store_explicit(&nu->n, n + 1, memory_order_relaxed);
+}
+
 /* Put g (untracked) into this thread's nursery.  In a critical region. */
 static inline void nursery_add(nursery *nu, rc_gc_head *g)
 {
@@ -116,11 +127,7 @@ static inline void nursery_add(nursery *nu, rc_gc_head *g)
         _rc_gc_nursery_drain(nu);
         n = 0;
     }
-    rc_gc_head *_Atomic *s = &nu->slot[n];
-    gc_set_pv(g, 0);
-    gc_publish_nx(g, (uintptr_t)s | GC_NURSERY);
-    atomic_store_explicit(s, g, memory_order_relaxed);
-    atomic_store_explicit(&nu->n, n + 1, memory_order_relaxed);
+    nursery_put(nu, n, g);
 }
 
 /* A birth flushes the delta when it reaches COUNT_BATCH or would take
@@ -153,6 +160,28 @@ static inline __attribute__((always_inline)) void _rc_gc_link_new(void *obj)
     count_birth(nu);
     _rc_stw_crit_enter();
     nursery_add(nu, rc_gc_of(obj));
+    _rc_stw_crit_leave();
+}
+
+/* Will a birth in this thread need neither a count flush (and perhaps a
+   collection) nor a nursery drain?  Then rc_new takes its call-free path
+   (_rc_gc_link_new_quick). */
+static inline __attribute__((always_inline)) bool _rc_gc_birth_is_quick(const nursery *nu)
+{
+    return __builtin_expect(nu != NULL, 1) &&
+           atomic_load_explicit(&nu->delta, memory_order_relaxed) + 1 <
+               atomic_load_explicit(&nu->flush_at, memory_order_relaxed) &&
+           atomic_load_explicit(&nu->n, memory_order_relaxed) < NURSERY_SLOTS;
+}
+
+/* _rc_gc_link_new after _rc_gc_birth_is_quick(nu) said yes (in this
+   thread, nothing has changed nu since). */
+static inline __attribute__((always_inline)) void _rc_gc_link_new_quick(nursery *nu, void *obj)
+{
+    atomic_store_explicit(&nu->delta, atomic_load_explicit(&nu->delta, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    _rc_stw_crit_enter();
+    nursery_put(nu, atomic_load_explicit(&nu->n, memory_order_relaxed), rc_gc_of(obj));
     _rc_stw_crit_leave();
 }
 
