@@ -39,12 +39,12 @@
  * node is a 48-byte block, not 64, and callgrind's cache simulation
  * counts 28% fewer D1 read misses and 57% fewer write misses per node.
  * Then rc_new's common case (a small object without traverse, the census
- * slot of the last type, a block from the thread's cache) got a fast path
- * with no call but a tail call, so it saves no registers, and a death does
- * the allocator's ownership test once for the census and the free: plain
- * objects 251 -> 229, containers 392 -> 385 instructions a node; a small
- * container's birth got the same when its nursery has room and its count
- * needs no flush (new_container): containers 385 -> 369.
+ * slot of the last type, a block from the thread's cache: block_quick) got
+ * a fast path with no call but a tail call, so it saves no registers, and
+ * a death does the allocator's ownership test once for the census and the
+ * free: plain objects 251 -> 229, containers 392 -> 385 instructions a
+ * node; a small container's birth got the same when its nursery has room
+ * and its count needs no flush (new_container): containers 385 -> 369.
  */
 #include "lifetime.h"
 #include "alloc.h"        /* the allocator fast paths, inlined */
@@ -103,25 +103,55 @@ static inline void zero16(char *p, size_t n)
 
 #define SMALL_OBJECT 256
 
-/* A small object of a type without traverse, the long way (rc_new's fast
-   path below handles the common case without a call). */
-static inline __attribute__((always_inline)) void *new_plain(const rc_type *type, size_t n)
+/* A small object's block, the long way: any block of bytes, counted in
+   the census by its block's size; NULL + ENOMEM on failure. */
+static inline __attribute__((always_inline)) char *block_counted(const rc_type *type,
+                                                                 size_t bytes)
 {
-    char *base = fast_alloc(RC_HEAD_SIZE + n);
+    char *base = fast_alloc(bytes);
     if (base == NULL) {
         errno = ENOMEM;
         return NULL;
     }
     _rc_census_count(type, 1, block_bytes(base));
-    rc_head *h = (rc_head *)base;
-    atomic_init(&h->type, (uintptr_t)type);
-    atomic_init(&h->refcnt, 1);
-    zero16(base + RC_HEAD_SIZE, n);
-    return base + RC_HEAD_SIZE;
+    return base;
 }
 
-/* Every other rc_new: containers, big objects, a thread's first object,
-   bad arguments. */
+/* ... the quick way, making no call: a block straight from the thread's
+   cache (a pool block of its class, so its size is the class's), counted
+   in the census slot of the last type counted, which the caller checked
+   is the object's; NULL when there is none (nothing changed: the caller
+   takes the long way). */
+static inline __attribute__((always_inline)) char *block_quick(size_t bytes)
+{
+    if (!rc_likely(bytes - 1 < _rc_fast_max))
+        return NULL;
+    unsigned cls = _rc_class_of(bytes);
+    char *base = fast_alloc_try(cls, bytes);
+    if (rc_likely(base != NULL))
+        _rc_census_add(_rc_census_last.slot, 1, _rc_class_size[cls]);
+    return base;
+}
+
+/* A small object in its fresh block: the object starts head bytes in, with
+   its rc_head before it and n zeroed bytes. */
+static inline __attribute__((always_inline)) char *init_small(char *base, size_t head,
+                                                              uintptr_t type_word, size_t n)
+{
+    char *obj = base + head;
+    rc_head *h = rc_head_of(obj);
+    atomic_init(&h->type, type_word);
+    atomic_init(&h->refcnt, 1);
+    zero16(obj, n);
+    return obj;
+}
+
+#define PLAIN_HEAD     RC_HEAD_SIZE
+#define CONTAINER_HEAD (RC_GC_SIZE + RC_HEAD_SIZE)
+
+/* Every rc_new the fast paths below do not finish: a thread's first
+   object, big objects, another type than the census's last, an empty
+   cache, a nursery to drain or a count to flush, bad arguments. */
 static RC_NOINLINE void *new_other(const rc_type *type, size_t size)
 {
     if (type == NULL) {
@@ -132,19 +162,14 @@ static RC_NOINLINE void *new_other(const rc_type *type, size_t size)
     if (size <= SMALL_OBJECT) {
         /* round up to 16 and zero inline */
         size_t n = (size + 15) & ~(size_t)15;
-        if (type->traverse == NULL)
-            return new_plain(type, n);
-        char *base = fast_alloc(RC_GC_SIZE + RC_HEAD_SIZE + n);
-        if (base == NULL) {
-            errno = ENOMEM;
-            return NULL;
+        if (type->traverse == NULL) {
+            char *base = block_counted(type, PLAIN_HEAD + n);
+            return base ? init_small(base, PLAIN_HEAD, (uintptr_t)type, n) : NULL;
         }
-        _rc_census_count(type, 1, block_bytes(base));
-        char *obj = base + RC_GC_SIZE + RC_HEAD_SIZE;
-        rc_head *h = rc_head_of(obj);
-        atomic_init(&h->type, (uintptr_t)type | RC_F_GC);
-        atomic_init(&h->refcnt, 1);
-        zero16(obj, n);
+        char *base = block_counted(type, CONTAINER_HEAD + n);
+        if (base == NULL)
+            return NULL;
+        char *obj = init_small(base, CONTAINER_HEAD, (uintptr_t)type | RC_F_GC, n);
         _rc_gc_link_new(obj);       /* sets both words of the gc head */
         return obj;
     }
@@ -156,54 +181,35 @@ static RC_NOINLINE void *new_other(const rc_type *type, size_t size)
 
 /* rc_new of a small container when the census slot of its type is the
    last counted: no call when the nursery has room, the count needs no
-   flush and the thread's cache has a block (a pool block of its class, so
-   its size is the class's), but for the rare stop request at the end of
-   the critical region.  Its own function, so that its registers are not
-   saved on the plain objects' path in rc_new. */
+   flush and the thread's cache has a block, but for the rare stop request
+   at the end of the critical region.  Its own function, so that its
+   registers are not saved on the plain objects' path in rc_new. */
 static RC_NOINLINE void *new_container(const rc_type *type, size_t size)
 {
-    size_t n = (size + 15) & ~(size_t)15, bytes = RC_GC_SIZE + RC_HEAD_SIZE + n;
+    size_t n = (size + 15) & ~(size_t)15;
     nursery *nu = _rc_gc_tls_nursery;
-    if (rc_likely(bytes - 1 < _rc_fast_max && _rc_gc_birth_is_quick(nu))) {
-        unsigned cls = _rc_class_of(bytes);
-        char *base = fast_alloc_try(cls, bytes);
-        if (rc_likely(base != NULL)) {
-            _rc_census_add(_rc_census_last.slot, 1, _rc_class_size[cls]);
-            char *obj = base + RC_GC_SIZE + RC_HEAD_SIZE;
-            rc_head *h = rc_head_of(obj);
-            atomic_init(&h->type, (uintptr_t)type | RC_F_GC);
-            atomic_init(&h->refcnt, 1);
-            zero16(obj, n);
-            _rc_gc_link_new_quick(nu, obj);
-            return obj;
-        }
+    char *base;
+    if (rc_likely(_rc_gc_birth_is_quick(nu)) &&
+        rc_likely((base = block_quick(CONTAINER_HEAD + n)) != NULL)) {
+        char *obj = init_small(base, CONTAINER_HEAD, (uintptr_t)type | RC_F_GC, n);
+        _rc_gc_link_new_quick(nu, obj);
+        return obj;
     }
     return new_other(type, size);
 }
 
 /* The fast path for a small object without traverse makes no call but
-   the tail call to new_other for anything it cannot finish: the census
-   slot of the last type counted, a block from the thread's cache (a pool
-   block of the class, so its size is the class's). */
+   the tail call to new_other for anything it cannot finish. */
 RC_API void *rc_new(const rc_type *type, size_t size)
 {
     if (rc_likely(type != NULL && size <= SMALL_OBJECT && _rc_stw_registered() &&
                   _rc_census_last.type == type)) {
         if (type->traverse != NULL)
             return new_container(type, size);
-        size_t n = (size + 15) & ~(size_t)15, bytes = RC_HEAD_SIZE + n;
-        if (rc_likely(bytes - 1 < _rc_fast_max)) {
-            unsigned cls = _rc_class_of(bytes);
-            char *base = fast_alloc_try(cls, bytes);
-            if (rc_likely(base != NULL)) {
-                _rc_census_add(_rc_census_last.slot, 1, _rc_class_size[cls]);
-                rc_head *h = (rc_head *)base;
-                atomic_init(&h->type, (uintptr_t)type);
-                atomic_init(&h->refcnt, 1);
-                zero16(base + RC_HEAD_SIZE, n);
-                return base + RC_HEAD_SIZE;
-            }
-        }
+        size_t n = (size + 15) & ~(size_t)15;
+        char *base = block_quick(PLAIN_HEAD + n);
+        if (rc_likely(base != NULL))
+            return init_small(base, PLAIN_HEAD, (uintptr_t)type, n);
     }
     return new_other(type, size);
 }
