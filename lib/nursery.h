@@ -133,12 +133,16 @@ static inline void nursery_add(nursery *nu, rc_gc_head *g)
 /* A birth flushes the delta when it reaches COUNT_BATCH or would take
    count[0] past the trigger: the flush works out which comes first as
    flush_at, so that a birth only compares (gc.c: _rc_gc_count_flush). */
-static inline void count_birth(nursery *nu)
+static inline long count_birth_add(nursery *nu)
 {
     long d = atomic_load_explicit(&nu->delta, memory_order_relaxed) + 1;
     atomic_store_explicit(&nu->delta, d, memory_order_relaxed);
-    if (__builtin_expect(d >= atomic_load_explicit(&nu->flush_at,
-                                                   memory_order_relaxed), 0))
+    return d;
+}
+static inline void count_birth(nursery *nu)
+{
+    if (__builtin_expect(count_birth_add(nu) >= atomic_load_explicit(&nu->flush_at,
+                                                                     memory_order_relaxed), 0))
         _rc_gc_count_flush(nu);
 }
 
@@ -178,8 +182,7 @@ static inline __attribute__((always_inline)) bool _rc_gc_birth_is_quick(const nu
    thread, nothing has changed nu since). */
 static inline __attribute__((always_inline)) void _rc_gc_link_new_quick(nursery *nu, void *obj)
 {
-    atomic_store_explicit(&nu->delta, atomic_load_explicit(&nu->delta, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    count_birth_add(nu);            /* needs no flush: checked */
     _rc_stw_crit_enter();
     nursery_put(nu, atomic_load_explicit(&nu->n, memory_order_relaxed), rc_gc_of(obj));
     _rc_stw_crit_leave();

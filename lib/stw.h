@@ -24,17 +24,17 @@ extern _Atomic unsigned _rc_stw_nthreads;   /* threads registered now */
 void _rc_stw_register(void);
 void _rc_stw_pending(void);
 
-/* Every entry point through which a thread gets or drops an rc reference
-   calls this first: after the first time, one thread-local test. */
 /* Has this thread registered (its first rc object)? */
 static inline __attribute__((always_inline)) bool _rc_stw_registered(void)
 {
     return __builtin_expect(_rc_stw_self.registered, 1);
 }
 
+/* Every entry point through which a thread gets or drops an rc reference
+   calls this first: after the first time, one thread-local test. */
 static inline __attribute__((always_inline)) void _rc_stw_enter(void)
 {
-    if (__builtin_expect(!_rc_stw_self.registered, 0))
+    if (!_rc_stw_registered())
         _rc_stw_register();
 }
 
