@@ -79,6 +79,14 @@ void _rc_large_decay(uint64_t now)
         huge_drop();
 }
 
+/* The same at the large side's own requests and frees: the clock is read
+   only when a block is cached. */
+static void huge_decay(void)
+{
+    if (atomic_load_explicit(&huge_slot, memory_order_relaxed) != NULL)
+        _rc_large_decay(_rc_now_ms());
+}
+
 /* Our own jemalloc arena for every large block, so that its settings are
    ours: freed extents stay dirty for RCMALLOC_LARGE_DECAY_MS and are then
    returned with MADV_DONTNEED (jemalloc's muzzy decay is 0).  A user's
@@ -273,7 +281,7 @@ static void *large_malloc(size_t size, size_t align, bool zero, uintptr_t sample
     if (size >= RC_HUGE_MIN && align <= RC_ALIGN && !zero && _rc_opt.large_cache)
         p = huge_reuse(size);
     else
-        _rc_large_decay(_rc_now_ms());
+        huge_decay();
     if (p == NULL) {
         int flags = large_flags | (align > RC_ALIGN ? MALLOCX_ALIGN(align) : 0) |
                     (zero ? MALLOCX_ZERO : 0) | SAMPLED_FLAGS(sampled);
@@ -340,7 +348,7 @@ void _rc_large_free(void *ptr)
         u = rcje_sallocx(ptr, 0);
         atomic_fetch_sub_explicit(&huge_slot_bytes, u, memory_order_relaxed);
     } else {
-        _rc_large_decay(_rc_now_ms());
+        huge_decay();
     }
     rcje_sdallocx(ptr, u, SAMPLED_FLAGS(was & LIVE_SAMPLED));
 }
