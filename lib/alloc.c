@@ -170,9 +170,8 @@ void *_rc_malloc_uncounted(size_t size)     /* span.c's realloc moves */
    must be counted the same way whether it was sampled or not). */
 static RC_NOINLINE void *realloc_sampled(void *ptr, size_t size)
 {
-    bool span = size > _rc_pool_of(ptr)->block_size && size > _rc_span_growth_from() &&
-                _rc_span_fits(size, 0);
-    void *q = _rc_prof_alloc(size, 0, false, span);
+    void *q = _rc_prof_alloc(size, 0, false,
+                             _rc_span_grows_into(_rc_pool_of(ptr)->block_size, size));
     if (q == NULL)
         return NULL;
     size_t old = _rc_usable_size(ptr);
@@ -447,7 +446,7 @@ RC_INLINE void *realloc_placed(void *ptr, size_t size, bool prof)
     void *q;
     if (size <= bs)
         q = realloc_target(size);
-    else if (size > _rc_span_growth_from() && _rc_span_fits(size, 0))
+    else if (_rc_span_grows_into(bs, size))
         q = _rc_span_grown(size);
     else
         /* growing inside the pools: to the next power of two, so a buffer

@@ -448,6 +448,14 @@ RC_INLINE bool _rc_span_fits(size_t size, size_t align) {
     return align <= RC_SPAN_ALIGN && size <= RC_SPAN_POOLS * RC_POOL_SIZE - off;
 }
 
+/* Does realloc move a block of old usable bytes, growing to size, into a
+   span with room to grow (alloc.c, span.c)?  One rule for every block:
+   the heap profiler counts a realloc by where it leaves the block, so a
+   sampled block must move as its unsampled twin would (prof.c). */
+RC_INLINE bool _rc_span_grows_into(size_t old, size_t size) {
+    return size > old && size > _rc_span_growth_from() && _rc_span_fits(size, 0);
+}
+
 /* ---- heap.c ------------------------------------------------------------- */
 void *_rc_malloc_slow(rc_heap_t *heap, unsigned cls);
 void  _rc_cache_flush(rc_heap_t *heap, unsigned cls);   /* cache over its limit */

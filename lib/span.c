@@ -143,8 +143,7 @@ void *_rc_span_realloc(void *ptr, size_t size)
         return ptr;
     }
 move:;
-    bool span = size > old && size > _rc_span_growth_from() && _rc_span_fits(size, 0);
-    void *q = span ? _rc_span_grown(size) : _rc_malloc_uncounted(size);
+    void *q = _rc_span_grows_into(old, size) ? _rc_span_grown(size) : _rc_malloc_uncounted(size);
     if (q == NULL)
         return NULL;                /* errno is ENOMEM; ptr stays valid */
     memcpy(q, ptr, size < old ? size : old);
