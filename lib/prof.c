@@ -126,8 +126,7 @@ static size_t samples_cap, samples_used;
 /* Live records per hash of their address, read without the lock (prof.h:
    _rc_prof_hint): a span's or a large block's free, or realloc, asks the
    table only when its count is not zero. */
-#define PROF_HINTS 4096
-_Atomic uint32_t _rc_prof_hints[PROF_HINTS];
+_Atomic uint32_t _rc_prof_hints[(size_t)1 << RC_PROF_HINT_BITS];
 static prof_sample_t *sample_free;     /* recycled records */
 static char *mem_next, *mem_end;       /* bump allocation from mmap'ed chunks */
 

@@ -22,6 +22,7 @@
 #include "internal.h"
 
 extern bool _rc_prof_on;                 /* sampling is running */
+#define RC_PROF_HINT_BITS 12              /* the hint table: 4096 counters */
 extern _Atomic uint32_t _rc_prof_hints[]; /* live records per address hash */
 extern __thread int64_t _rc_prof_left_noheap  /* the count before a heap */
     __attribute__((tls_model("initial-exec")));
@@ -58,7 +59,8 @@ void *_rc_malloc_slow_counted(rc_heap_t *h, unsigned cls, size_t size);
    record there only if it is not 0. */
 RC_INLINE _Atomic uint32_t *_rc_prof_hint(const void *ptr)
 {
-    return &_rc_prof_hints[(size_t)(((uintptr_t)ptr >> 4) * 0x9E3779B97F4A7C15ull >> 52)];
+    return &_rc_prof_hints[(size_t)(((uintptr_t)ptr >> 4) * 0x9E3779B97F4A7C15ull >>
+                                    (64 - RC_PROF_HINT_BITS))];
 }
 
 /* A span or a block of the large side is freed (or moved by realloc):
