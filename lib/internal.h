@@ -316,7 +316,9 @@ typedef struct rc_heap {
     uint64_t   remote_used;        /* bit i: remote[i] holds blocks */
     unsigned   slow_ticks;         /* malloc slow paths, to pace remote flushes */
     _Atomic int lock;              /* heap.c: owner on slow paths, or a thief */
-    _Atomic uint64_t last_ms;      /* last slow path, _rc_now_ms (steal_idle) */
+    _Atomic uint32_t slow_epoch;   /* slow paths entered (steal_idle: idle?) */
+    uint32_t   seen_epoch;         /* slow_epoch at steal_idle's last look, */
+    uint64_t   seen_ms;            /* and when it first saw it (heap_lock) */
     struct rc_heap *next_all;      /* all live heaps (stats, fork) */
     struct rc_heap *prev_all;
     bool       live;               /* owned by a running thread */

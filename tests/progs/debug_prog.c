@@ -162,16 +162,16 @@ int main(int argc, char **argv)
         /* p + 16 passes the free path's alignment test; it is caught when
            the cache it went into overflows */
         unsigned char *p = rc_malloc(n);
-        void *more[512];
+        static void *more[4200];   /* more than a class cache holds (2048) */
         if (!p)
             return 2;
-        for (int i = 0; i < 512; i++)
+        for (int i = 0; i < 4200; i++)
             if (!(more[i] = rc_malloc(n)))
                 return 2;
         printf("%p\n", (void *)(p + 16));
         fflush(stdout);
         rc_free(p + 16);
-        for (int i = 0; i < 512; i++)
+        for (int i = 0; i < 4200; i++)
             rc_free(more[i]);
         return 0;
     }
