@@ -27,7 +27,10 @@
 #include <string.h>
 
 __thread rc_census_table *_rc_census_tls;
-__thread rc_census_last _rc_census_last;
+/* No object has this type: the fast paths' test against _rc_census_last.type
+   fails for a NULL type too, and in a thread that has counted nothing. */
+const rc_type _rc_census_none = { "(none)", NULL, NULL, NULL };
+__thread rc_census_last _rc_census_last = { &_rc_census_none, NULL };
 static rc_census_table *_Atomic all_tables;
 static pthread_key_t exit_key;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
@@ -45,7 +48,7 @@ static void thread_exit(void *p)
     rc_census_table *c = p;
     if (_rc_census_tls == c) {
         _rc_census_tls = NULL;
-        _rc_census_last.type = NULL;
+        _rc_census_last.type = &_rc_census_none;
         _rc_census_last.slot = NULL;
     }
     atomic_store_explicit(&c->in_use, 0, memory_order_release);
@@ -106,8 +109,15 @@ rc_census_slot *_rc_census_slot(const rc_type *t)
                 st = t;
             }
             if (st == t) {
-                _rc_census_last.type = t;
-                _rc_census_last.slot = s;
+                /* not in checked modes: rc_new's fast path (object.c)
+                   takes its block straight from the cache when the type
+                   is the last counted, and those modes want every block
+                   to come the long way (nor if the fast path would not
+                   serve rc_new's quick sizes: RCMALLOC_SMALL_MAX) */
+                if (_rc_fast_max >= RC_SMALL_OBJECT + 32) {
+                    _rc_census_last.type = t;
+                    _rc_census_last.slot = s;
+                }
                 return s;
             }
         }

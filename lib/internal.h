@@ -124,7 +124,8 @@
  * one CAS), collects, and gives the pool to its arena if it is empty.  A
  * heap needing a pool of class c adopts one from abandoned[c] (owner RC_ABANDONED ->
  * heap, one CAS) before it carves a fresh one.  A live heap whose thread
- * has not been on a slow path for RC_IDLE_MS (16 ms; with the purge delay,
+ * has not been on a slow path for RC_IDLE_MS (its slow-path epoch unchanged
+ * between two steal scans that far apart) (16 ms; with the purge delay,
  * 250 ms, larson's new threads carved fresh pools for that long while what
  * they freed sat in the main thread's idle heap, and peaked at 288 pools
  * in use instead of 210) has its pools abandoned the same way by the next

@@ -185,12 +185,19 @@ typedef struct rc_census_table {
 extern __thread rc_census_table *_rc_census_tls;
 /* The owner's cache: the last type counted and its slot, in thread-local
    storage itself (no load of the table's address, no NULL test: type is
-   NULL only before the first count, and no object's type is NULL). */
+   _rc_census_none before the first count and after the thread's census
+   table went back, which no object has, nor NULL).  Set only when the
+   allocator's fast path is on (not in checked modes). */
 typedef struct rc_census_last {
     const rc_type *type;
     rc_census_slot *slot;
 } rc_census_last;
 extern __thread rc_census_last _rc_census_last;
+extern const rc_type _rc_census_none;
+
+/* rc_new's quick paths serve objects of at most this many bytes (and their
+   headers, at most 32 more) from the allocator's fast path. */
+#define RC_SMALL_OBJECT 256
 /* The slot of t in this thread's table (creating either); NULL only when
    out of memory (the count is then lost: the census undercounts). */
 rc_census_slot *_rc_census_slot(const rc_type *t);

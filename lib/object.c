@@ -101,7 +101,7 @@ static inline void zero16(char *p, size_t n)
     }
 }
 
-#define SMALL_OBJECT 256
+#define SMALL_OBJECT RC_SMALL_OBJECT
 
 /* A small object's block, the long way: any block of bytes, counted in
    the census by its block's size; NULL + ENOMEM on failure. */
@@ -124,8 +124,8 @@ static inline __attribute__((always_inline)) char *block_counted(const rc_type *
    takes the long way). */
 static inline __attribute__((always_inline)) char *block_quick(size_t bytes)
 {
-    if (!rc_likely(bytes - 1 < _rc_fast_max))
-        return NULL;
+    /* bytes <= SMALL_OBJECT + CONTAINER_HEAD, within the fast path's
+       sizes: the census's last type is set only when that is on */
     unsigned cls = _rc_class_of(bytes);
     char *base = fast_alloc_try(cls, bytes);
     if (rc_likely(base != NULL))
@@ -189,7 +189,7 @@ static RC_NOINLINE void *new_container(const rc_type *type, size_t size)
     size_t n = (size + 15) & ~(size_t)15;
     nursery *nu = _rc_gc_tls_nursery;
     char *base;
-    if (rc_likely(_rc_gc_birth_is_quick(nu)) &&
+    if (rc_likely(_rc_stw_registered()) && rc_likely(_rc_gc_birth_is_quick(nu)) &&
         rc_likely((base = block_quick(CONTAINER_HEAD + n)) != NULL)) {
         char *obj = init_small(base, CONTAINER_HEAD, (uintptr_t)type | RC_F_GC, n);
         _rc_gc_link_new_quick(nu, obj);
@@ -199,11 +199,17 @@ static RC_NOINLINE void *new_container(const rc_type *type, size_t size)
 }
 
 /* The fast path for a small object without traverse makes no call but
-   the tail call to new_other for anything it cannot finish. */
+   the tail call to new_other for anything it cannot finish.  One test
+   stands for four: the type is the census's last (so not NULL, and the
+   allocator's fast path is on: census.c), and the thread has been
+   registered for the collector's stops (the census is counted only after
+   _rc_stw_enter).  A plain object needs no more: a thread whose
+   registration was dropped at exit (a later thread-local destructor
+   making objects) registers again at its next rc_incref or rc_decref,
+   before it can touch a container; new_container checks again. */
 RC_API void *rc_new(const rc_type *type, size_t size)
 {
-    if (rc_likely(type != NULL && size <= SMALL_OBJECT && _rc_stw_registered() &&
-                  _rc_census_last.type == type)) {
+    if (rc_likely(_rc_census_last.type == type && size <= SMALL_OBJECT)) {
         if (type->traverse != NULL)
             return new_container(type, size);
         size_t n = (size + 15) & ~(size_t)15;
