@@ -197,15 +197,6 @@ static struct {
     size_t size[NGEN + 1];      /* per generation, and the permanent one */
 } listed __attribute__((aligned(64)));
 
-static inline void cpu_pause(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#else
-    __asm__ __volatile__("" ::: "memory");
-#endif
-}
-
 /* old_lock found it taken */
 static __attribute__((noinline)) void old_lock_wait(void)
 {
@@ -215,7 +206,7 @@ static __attribute__((noinline)) void old_lock_wait(void)
             if (++spins > 64)
                 sched_yield();
             else
-                cpu_pause();
+                _rc_cpu_pause();
     } while (atomic_exchange_explicit(&listed.lock, 1, memory_order_acquire));
 }
 

@@ -221,6 +221,16 @@
 #define RC_NOINLINE      __attribute__((noinline))
 #define RC_INLINE        static inline __attribute__((always_inline))
 
+/* In a spin loop: tell the core (and a hyperthread sibling) we wait. */
+RC_INLINE void _rc_cpu_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
 /* The smallest power of two above x (x >= 1): growth targets (realloc in the
    pools, a growing span's room) and buddy alignment of pool runs. */
 RC_INLINE size_t _rc_pow2_above(size_t x) {
