@@ -782,7 +782,11 @@ static void run_op(fz_in *in)
             check_payload(as_obj(g, "rc_weakref_get"));
             rc_decref(g);
         } else {
-            FZ_CHECK(!t->alive || t->garbage_ever,
+            /* NULL is right once the referent was garbage, or the weakref
+               itself: a collection that found it garbage detached it (as
+               CPython clears weakrefs in the unreachable set, bpo-38006),
+               and a finalizer may have resurrected it since */
+            FZ_CHECK(!t->alive || t->garbage_ever || R[w].garbage_ever,
                      "weakref %d to live object %d gives NULL", w, R[w].referent);
             R[w].got_null = true;
         }
