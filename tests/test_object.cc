@@ -1,6 +1,7 @@
 // rc_new / rc_incref / rc_decref, death order, immortality, the trashcan.
 #include "lifetime_util.h"
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -38,6 +39,32 @@ TEST_F(Lifetime, NewErrors)
     errno = 0;
     EXPECT_EQ(nullptr, rc_new(&NodeType, SIZE_MAX / 2));
     EXPECT_EQ(ENOMEM, errno);
+}
+
+/* rc_new's fast path takes one thread-local test for "a type counted last
+   in this thread" (object.c): a NULL type must still fail, both in a
+   thread that has counted nothing yet and right after one that has. */
+TEST_F(Lifetime, NewNullTypeFailsWhateverTheThreadCountedLast)
+{
+    void *warm = rc_new(&LeafType, 8);
+    ASSERT_NE(nullptr, warm);
+    errno = 0;
+    EXPECT_EQ(nullptr, rc_new(nullptr, 8));
+    EXPECT_EQ(EINVAL, errno);
+    rc_decref(warm);
+    int first_errno = 0;
+    void *first = &first_errno;
+    std::thread t([&] {
+        errno = 0;
+        first = rc_new(nullptr, 8);        /* this thread's first rc call */
+        first_errno = errno;
+        void *o = rc_new(&LeafType, 8);   /* and a good one after it */
+        EXPECT_NE(nullptr, o);
+        rc_decref(o);
+    });
+    t.join();
+    EXPECT_EQ(nullptr, first);
+    EXPECT_EQ(EINVAL, first_errno);
 }
 
 TEST_F(Lifetime, IncrefDecrefNullAndCounts)
