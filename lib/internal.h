@@ -124,8 +124,7 @@
  * one CAS), collects, and gives the pool to its arena if it is empty.  A
  * heap needing a pool of class c adopts one from abandoned[c] (owner RC_ABANDONED ->
  * heap, one CAS) before it carves a fresh one.  A live heap whose thread
- * has not been on a slow path for RC_IDLE_MS (its slow-path epoch unchanged
- * between two steal scans that far apart) (16 ms; with the purge delay,
+ * has not been on a slow path for RC_IDLE_MS (16 ms; with the purge delay,
  * 250 ms, larson's new threads carved fresh pools for that long while what
  * they freed sat in the main thread's idle heap, and peaked at 288 pools
  * in use instead of 210) has its pools abandoned the same way by the next
@@ -327,9 +326,7 @@ typedef struct rc_heap {
     uint64_t   remote_used;        /* bit i: remote[i] holds blocks */
     unsigned   slow_ticks;         /* malloc slow paths, to pace remote flushes */
     _Atomic int lock;              /* heap.c: owner on slow paths, or a thief */
-    _Atomic uint32_t slow_epoch;   /* slow paths entered (steal_idle: idle?) */
-    uint32_t   seen_epoch;         /* slow_epoch at steal_idle's last look, */
-    uint64_t   seen_ms;            /* and when it first saw it (heap_lock) */
+    _Atomic uint64_t last_ms;      /* last slow path, _rc_now_ms (steal_idle) */
     struct rc_heap *next_all;      /* all live heaps (stats, fork) */
     struct rc_heap *prev_all;
     bool       live;               /* owned by a running thread */
