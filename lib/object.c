@@ -324,16 +324,34 @@ static __attribute__((noinline)) void drain(void)
 
 /* ==== reference counts =================================================== */
 
-RC_API void *rc_incref(void *obj)
+/* The increment itself; rc_incref's fast path and its registering slow
+   path below. */
+static inline __attribute__((always_inline)) void *incref_body(void *obj)
 {
-    _rc_stw_enter();
     if (obj == NULL)
         return NULL;
     rc_head *h = rc_head_of(obj);
-    if (atomic_load_explicit(&h->refcnt, memory_order_relaxed) >= RC_IMMORTAL)
+    if (rc_unlikely(atomic_load_explicit(&h->refcnt, memory_order_relaxed) >= RC_IMMORTAL))
         return obj;
     atomic_fetch_add(&h->refcnt, 1);
     return obj;
+}
+
+/* A thread's first incref or decref registers it (stw.h) out of line, then
+   does the operation (once: registration can fail, and is not retried
+   here): so the fast paths keep no value across a call and need no stack
+   frame. */
+static RC_NOINLINE void *incref_registering(void *obj)
+{
+    _rc_stw_register();
+    return incref_body(obj);
+}
+
+RC_API void *rc_incref(void *obj)
+{
+    if (rc_unlikely(!_rc_stw_registered()))
+        return incref_registering(obj);
+    return incref_body(obj);
 }
 
 /* rc_decref of a count of 1: out of line, so that the common decrement
@@ -380,14 +398,13 @@ static __attribute__((noinline)) void decref_last(void *obj, rc_head *h)
         dealloc(obj);
 }
 
-RC_API void rc_decref(void *obj)
+static inline __attribute__((always_inline)) void decref_body(void *obj)
 {
-    _rc_stw_enter();
     if (obj == NULL)
         return;
     rc_head *h = rc_head_of(obj);
     int64_t v = atomic_load_explicit(&h->refcnt, memory_order_acquire);
-    if (v >= RC_IMMORTAL)
+    if (rc_unlikely(v >= RC_IMMORTAL))
         return;
     if (v == 1) {
         decref_last(obj, h);
@@ -395,6 +412,21 @@ RC_API void rc_decref(void *obj)
     }
     if (atomic_fetch_sub(&h->refcnt, 1) == 1)
         dealloc(obj);
+}
+
+static RC_NOINLINE void decref_registering(void *obj)
+{
+    _rc_stw_register();
+    decref_body(obj);
+}
+
+RC_API void rc_decref(void *obj)
+{
+    if (rc_unlikely(!_rc_stw_registered())) {
+        decref_registering(obj);
+        return;
+    }
+    decref_body(obj);
 }
 
 int _rc_try_incref(void *obj)
