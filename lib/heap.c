@@ -595,8 +595,9 @@ void _rc_cache_flush(rc_heap_t *h, unsigned cls)
     heap_leave(h);
 }
 
-static void remote_flush(rc_remote_t *r)
+static void remote_flush(rc_heap_t *h, rc_remote_t *r)
 {
+    h->remote_bytes -= (size_t)r->count * r->pool->block_size;
     remote_push(r->pool, r->head, r->tail, r->count);
     r->pool = NULL;
     r->count = 0;
@@ -607,7 +608,7 @@ static void remote_flush_all(rc_heap_t *h)
     while (h->remote_used) {
         unsigned i = (unsigned)__builtin_ctzll(h->remote_used);
         h->remote_used &= h->remote_used - 1;
-        remote_flush(&h->remote[i]);
+        remote_flush(h, &h->remote[i]);
     }
 }
 
@@ -619,8 +620,11 @@ static void remote_flush_all(rc_heap_t *h)
    three flushes in four were evictions: two threads trading blocks of a
    dozen classes averaged 5 blocks a batch, and the owner's collection
    read a cold batch head for each.)  A thread's batches pin at most
-   RC_REMOTE_SLOTS pools and RC_REMOTE_SLOTS * RC_REMOTE_BYTES bytes; they
-   go out when full, every 8th malloc slow path, and at thread exit. */
+   RC_REMOTE_SLOTS pools and RC_REMOTE_TOTAL bytes in all (all go out when
+   they hold more: with one batch a pool of up to RC_REMOTE_BYTES, two
+   threads trading blocks of 8 B .. 16 KB held up to 2 MiB each, which
+   their owners could not reuse, and rptest peaked at 5x its live data);
+   they go out when full, every 8th malloc slow path, and at thread exit. */
 static void remote_add(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
 {
     unsigned i = (unsigned)(((uintptr_t)p >> RC_POOL_SHIFT) % RC_REMOTE_SLOTS);
@@ -634,7 +638,7 @@ static void remote_add(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
     }
     if (r->pool != p) {
         if (r->pool)
-            remote_flush(r);
+            remote_flush(h, r);
         r->pool = p;
         r->tail = b;
         b->next = NULL;
@@ -643,10 +647,13 @@ static void remote_add(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
         b->next = r->head;
     }
     r->head = b;
+    h->remote_bytes += p->block_size;
     if (++r->count >= RC_REMOTE_BATCH || r->count * p->block_size >= RC_REMOTE_BYTES) {
-        remote_flush(r);
+        remote_flush(h, r);
         h->remote_used &= ~((uint64_t)1 << i);
     }
+    if (rc_unlikely(h->remote_bytes > RC_REMOTE_TOTAL))
+        remote_flush_all(h);
 }
 
 void _rc_free_remote(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)

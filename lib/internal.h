@@ -200,6 +200,7 @@
 #define RC_REMOTE_SLOTS  64                         /* pools batched for remote free */
 #define RC_REMOTE_BATCH  16                         /* blocks per remote hand-off */
 #define RC_REMOTE_BYTES  32768                      /* ... or bytes, when fewer */
+#define RC_REMOTE_TOTAL  (256 * 1024)               /* all of a thread's batches */
 #define RC_BATCH_MASK    ((uintptr_t)RC_REMOTE_BATCH - 1) /* n - 1 in a tail pointer */
 #if RC_REMOTE_SLOTS > 64
 #error "remote_used is a 64-bit mask"
@@ -324,6 +325,7 @@ typedef struct rc_heap {
     _Atomic(rc_block_t *) delayed; /* remote frees into our full pools */
     rc_remote_t remote[RC_REMOTE_SLOTS]; /* our frees into others' pools */
     uint64_t   remote_used;        /* bit i: remote[i] holds blocks */
+    size_t     remote_bytes;       /* bytes in remote[] (RC_REMOTE_TOTAL) */
     unsigned   slow_ticks;         /* malloc slow paths, to pace remote flushes */
     _Atomic int lock;              /* heap.c: owner on slow paths, or a thief */
     _Atomic uint64_t last_ms;      /* last slow path, _rc_now_ms (steal_idle) */
