@@ -621,9 +621,9 @@ static void remote_flush_all(rc_heap_t *h)
    dozen classes averaged 5 blocks a batch, and the owner's collection
    read a cold batch head for each.)  A thread's batches pin at most
    RC_REMOTE_SLOTS pools and RC_REMOTE_TOTAL bytes in all (all go out when
-   they hold more: with one batch a pool of up to RC_REMOTE_BYTES, two
-   threads trading blocks of 8 B .. 16 KB held up to 2 MiB each, which
-   their owners could not reuse, and rptest peaked at 5x its live data);
+   they hold more: with one batch a pool of up to RC_REMOTE_BYTES, a
+   thread trading blocks of 8 B .. 16 KB with another could hold 2 MiB of
+   them, which their owner could not reuse);
    they go out when full, every 8th malloc slow path, and at thread exit. */
 static void remote_add(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
 {
