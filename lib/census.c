@@ -114,7 +114,7 @@ rc_census_slot *_rc_census_slot(const rc_type *t)
                    is the last counted, and those modes want every block
                    to come the long way (nor if the fast path would not
                    serve rc_new's quick sizes: RCMALLOC_SMALL_MAX) */
-                if (_rc_fast_max >= RC_SMALL_OBJECT + 32) {
+                if (_rc_fast_max >= RC_SMALL_BLOCK_MAX) {
                     _rc_census_last.type = t;
                     _rc_census_last.slot = s;
                 }

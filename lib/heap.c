@@ -620,11 +620,11 @@ static void remote_flush_all(rc_heap_t *h)
    three flushes in four were evictions: two threads trading blocks of a
    dozen classes averaged 5 blocks a batch, and the owner's collection
    read a cold batch head for each.)  A thread's batches pin at most
-   RC_REMOTE_SLOTS pools and RC_REMOTE_TOTAL bytes in all (all go out when
-   they hold more: with one batch a pool of up to RC_REMOTE_BYTES, a
-   thread trading blocks of 8 B .. 16 KB with another could hold 2 MiB of
-   them, which their owner could not reuse);
-   they go out when full, every 8th malloc slow path, and at thread exit. */
+   RC_REMOTE_SLOTS pools and RC_REMOTE_TOTAL bytes in all: with one batch a
+   pool of up to RC_REMOTE_BYTES, a thread trading blocks of 8 B .. 16 KB
+   with another could hold 2 MiB of them, which their owner could not
+   reuse.  They go out when full, all of them past RC_REMOTE_TOTAL, every
+   8th malloc slow path, and at thread exit. */
 static void remote_add(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
 {
     unsigned i = (unsigned)(((uintptr_t)p >> RC_POOL_SHIFT) % RC_REMOTE_SLOTS);

@@ -195,9 +195,11 @@ typedef struct rc_census_last {
 extern __thread rc_census_last _rc_census_last;
 extern const rc_type _rc_census_none;
 
-/* rc_new's quick paths serve objects of at most this many bytes (and their
-   headers, at most 32 more) from the allocator's fast path. */
+/* rc_new's quick paths serve objects of at most this many bytes from the
+   allocator's fast path: blocks of at most RC_SMALL_BLOCK_MAX, headers
+   included (object.c), which the fast path must serve (census.c). */
 #define RC_SMALL_OBJECT 256
+#define RC_SMALL_BLOCK_MAX (RC_SMALL_OBJECT + RC_GC_SIZE + RC_HEAD_SIZE)
 /* The slot of t in this thread's table (creating either); NULL only when
    out of memory (the count is then lost: the census undercounts). */
 rc_census_slot *_rc_census_slot(const rc_type *t);

@@ -124,8 +124,8 @@ static inline __attribute__((always_inline)) char *block_counted(const rc_type *
    takes the long way). */
 static inline __attribute__((always_inline)) char *block_quick(size_t bytes)
 {
-    /* bytes <= SMALL_OBJECT + CONTAINER_HEAD, within the fast path's
-       sizes: the census's last type is set only when that is on */
+    /* bytes <= RC_SMALL_BLOCK_MAX, within the fast path's sizes: the
+       census's last type is set only when that is on */
     unsigned cls = _rc_class_of(bytes);
     char *base = fast_alloc_try(cls, bytes);
     if (rc_likely(base != NULL))

@@ -154,14 +154,20 @@ static _Atomic unsigned acks;           /* parked since the stop began */
 #define STW_SPIN  4096      /* collector, waiting for the acks */
 #define PARK_SPIN 2048      /* a parked thread, waiting for the restart */
 
+/* Round i of a spin: a pause, and every 16th round the processor given up. */
+static inline void spin_round(unsigned i)
+{
+    _rc_cpu_pause();
+    if ((i & 15) == 15)
+        syscall(SYS_sched_yield);
+}
+
 static bool spin_while_equal(_Atomic unsigned *addr, unsigned val, unsigned rounds)
 {
     for (unsigned i = 0; i < rounds; i++) {
         if (atomic_load_explicit(addr, memory_order_acquire) != val)
             return true;
-        _rc_cpu_pause();
-        if ((i & 15) == 15)
-            syscall(SYS_sched_yield);
+        spin_round(i);
     }
     return atomic_load_explicit(addr, memory_order_acquire) != val;
 }
@@ -261,11 +267,8 @@ int _rc_stw_stop(void)
        check every thread's own ack: the count may include a late handler
        of an earlier stop, never a missing one. */
     for (unsigned i = 0; i < STW_SPIN &&
-                         atomic_load_explicit(&acks, memory_order_acquire) < others; i++) {
-        _rc_cpu_pause();
-        if ((i & 15) == 15)
-            syscall(SYS_sched_yield);
-    }
+                         atomic_load_explicit(&acks, memory_order_acquire) < others; i++)
+        spin_round(i);
     uint64_t deadline = t0 + (uint64_t)_rc_opt.gc_stop_ms * 1000000u;
     for (rc_stw_thread_t *t = reg_head.next; t != &reg_head; t = t->next) {
         if (t == me)
