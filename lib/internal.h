@@ -192,6 +192,8 @@
 #define RC_HEAP_EMPTY_MAX 4                         /* empty pools a heap keeps */
 #define RC_IDLE_MS       16                         /* a heap idle this long gives up its pools */
 #define RC_QUEUE_LOOK    8                          /* pools a refill looks at before carving */
+#define RC_RECLAIM_HEAPS 8                          /* other heaps looked at before carving */
+#define RC_RECLAIM_LOOK  32                         /* ... and pools of each one's class queue */
 #define RC_SPAN_CLASS    255                        /* pool->cls of a span */
 #define RC_SPAN_POOLS    17                         /* most pools in a span: 1 MiB fits */
 #define RC_SPAN_MAX      (RC_SPAN_POOLS * RC_POOL_SIZE - RC_POOL_HEADER)
@@ -493,6 +495,7 @@ void  _rc_abandoned_lock(void);
 void  _rc_abandoned_unlock(void);
 size_t _rc_heap_count(void);
 size_t _rc_heap_taken_over(void);
+size_t _rc_heap_reclaimed(void);    /* emptied pools taken from other heaps */
 
 /* ---- alloc.c: internal entry points (hidden; no PLT) --------------------- */
 void  *_rc_malloc_generic(size_t size);           /* all but the fast path */

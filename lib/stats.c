@@ -45,6 +45,7 @@ void _rc_stats_gather(rc_stats_t *s)
     }
     s->heaps = _rc_heap_count();
     s->heaps_taken_over = _rc_heap_taken_over();
+    s->pools_reclaimed = _rc_heap_reclaimed();
     _rc_large_stats(&s->large_allocated, &s->large_active, &s->large_mapped,
                     &s->large_resident, &s->large_started);
     if (_rc_checked & (RC_CHECK_DEBUG | RC_CHECK_SECURE))
@@ -96,8 +97,9 @@ static void print_stats(const rc_stats_t *s, void (*emit)(void *, const char *),
     _rc_format(line, sizeof line, "large (jemalloc%s): %zu bytes allocated, %zu active, %zu mapped, %zu resident\n",
                s->large_started ? "" : ", not started", s->large_allocated, s->large_active, s->large_mapped, s->large_resident);
     emit(ctx, line);
-    _rc_format(line, sizeof line, "threads with a heap: %zu (their pools taken over %zu times)\n",
-               s->heaps, s->heaps_taken_over);
+    _rc_format(line, sizeof line, "threads with a heap: %zu (their pools taken over %zu times; "
+               "%zu pools others emptied taken from their queues)\n",
+               s->heaps, s->heaps_taken_over, s->pools_reclaimed);
     emit(ctx, line);
 }
 

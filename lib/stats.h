@@ -14,6 +14,7 @@ typedef struct {
     size_t arenas, arenas_unmapped, pools_used, pools_dirty, pools_peak;
     size_t heaps;
     size_t heaps_taken_over;    /* times a heap's pools were taken over (idle, malloc_trim) */
+    size_t pools_reclaimed;     /* emptied pools taken from other heaps' queues */
     size_t large_allocated, large_active, large_mapped, large_resident;
     size_t spans, span_bytes;     /* span.c blocks in use, their usable bytes */
     bool   large_started;         /* jemalloc set up yet */
