@@ -16,6 +16,7 @@
  *     dirty_pools == sum of popcount(dirty_new | dirty_old) over arenas;
  *   - a pool not in free_mask is owned by a heap or on the abandoned list.
  */
+#define _GNU_SOURCE 1   /* PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP */
 #include "internal.h"
 
 #include <errno.h>
@@ -32,7 +33,11 @@
 uint8_t _rc_pagemap[RC_PAGEMAP_SIZE];
 uint8_t  _rc_map_value = RC_MAP_FAST;
 
-static rc_lock_t arena_lock = RC_LOCK_INIT;
+/* Adaptive: a thread that finds it taken spins briefly before it sleeps.
+   Held for a few hundred nanoseconds at a time, it was a futex sleep and
+   wake for two threads taking pools in turn, and the woken thread was
+   often moved to the waker's CPU. */
+static rc_lock_t arena_lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 static rc_arena_t *arenas;            /* all mapped arenas */
 static rc_arena_t *hint;              /* an arena that probably has free pools */
 static size_t n_arenas;
@@ -68,7 +73,7 @@ void _rc_arena_unlock(void) { pthread_mutex_unlock(&arena_lock); }
 
 void _rc_arena_fork_child(void)
 {
-    pthread_mutex_init(&arena_lock, NULL);
+    arena_lock = (rc_lock_t)PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 }
 
 static rc_arena_t *arena_map(void)
