@@ -76,6 +76,9 @@ void _rc_arena_fork_child(void)
     arena_lock = (rc_lock_t)PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 }
 
+/* A new arena from the OS, set up but not yet listed: called without the
+   lock (an mmap, and the first touch of its header, took other threads'
+   pool requests to a futex sleep). */
 static rc_arena_t *arena_map(void)
 {
     rc_arena_t *a = _rc_os_map_aligned(RC_ARENA_SIZE, RC_ARENA_SIZE);
@@ -92,13 +95,18 @@ static rc_arena_t *arena_map(void)
     a->free_mask = ALL_POOLS;
     a->nfree = RC_POOLS_PER_ARENA - 1;
     a->prev = NULL;
+    return a;
+}
+
+/* Under the lock: a mapped arena joins the list and the pagemap. */
+static void arena_insert(rc_arena_t *a)
+{
     a->next = arenas;
     if (arenas)
         arenas->prev = a;
     arenas = a;
     n_arenas++;
     __atomic_store_n(&_rc_pagemap[(uintptr_t)a >> RC_ARENA_SHIFT], _rc_map_value, __ATOMIC_RELEASE);
-    return a;
 }
 
 static void arena_unmap(rc_arena_t *a)
@@ -210,10 +218,15 @@ rc_pool_t *_rc_arena_span_acquire(unsigned n)
                 break;
     }
     if (a == NULL) {
-        if ((a = arena_map()) == NULL) {
+        pthread_mutex_unlock(&arena_lock);
+        rc_arena_t *fresh = arena_map();
+        lock_arena();
+        if (fresh == NULL) {
             pthread_mutex_unlock(&arena_lock);
             return NULL;
         }
+        arena_insert(fresh);            /* others may have freed pools since: */
+        a = fresh;                      /* the fresh one serves all the same */
         fit = runs_of(a->free_mask, n);
     }
     if (n == 1)
