@@ -1017,10 +1017,10 @@ static uint32_t remote_count(const rc_pool_t *p)
 
 /* Under heap_lock and h's lock (stolen): unlink from h's queue of class
    cls every pool none of whose blocks is live -- all of them on
-   thread_free, freed by other threads since h last looked (looking at
-   RC_RECLAIM_LOOK pools at most, from the tail).  The first becomes `me`'s (returned
-   collected, on no list yet); the rest go to their arena, resident, for
-   anyone. */
+   thread_free, freed by other threads since h last looked (at most
+   RC_RECLAIM_LOOK pools looked at, from the tail).  The first (got, if
+   still NULL) becomes `me`'s, collected and on no list yet; the rest go to
+   their arena, resident, for anyone. */
 static rc_pool_t *reclaim_from(rc_heap_t *h, rc_heap_t *me, unsigned cls, rc_pool_t *got)
 {
     /* Full pools others freed into come back to the queue first (their
