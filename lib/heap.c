@@ -191,6 +191,15 @@ RC_INLINE void heap_leave(rc_heap_t *h)
     atomic_store_explicit(&h->lock, HEAP_FREE, memory_order_release);
 }
 
+/* Another thread's try at h's lists (steal_idle, reclaim_free): fails if
+   h's thread is on a slow path; heap_leave gives them back. */
+static bool heap_try_steal(rc_heap_t *h)
+{
+    int expect = HEAP_FREE;
+    return atomic_compare_exchange_strong_explicit(&h->lock, &expect, HEAP_STOLEN,
+               memory_order_acquire, memory_order_relaxed);
+}
+
 /* ---- lists ---------------------------------------------------------------- */
 
 static void queue_remove(rc_heap_t *h, rc_pool_t *p)
@@ -986,9 +995,7 @@ static void release_idle_heaps(rc_heap_t *me, uint64_t before)
     for (rc_heap_t *h = heaps_all; h; h = h->next_all) {
         if (h == me || atomic_load_explicit(&h->last_ms, memory_order_relaxed) > before)
             continue;
-        int expect = HEAP_FREE;
-        if (!atomic_compare_exchange_strong_explicit(&h->lock, &expect, HEAP_STOLEN,
-                memory_order_acquire, memory_order_relaxed))
+        if (!heap_try_steal(h))
             continue;                   /* its thread is on a slow path: busy */
         if (h->live && heap_holds_pools(h)) {
             rc_track_quiet();
@@ -996,23 +1003,8 @@ static void release_idle_heaps(rc_heap_t *me, uint64_t before)
             rc_track_loud();
             __atomic_store_n(&n_taken_over, n_taken_over + 1, __ATOMIC_RELAXED);  /* heap_lock */
         }
-        atomic_store_explicit(&h->lock, HEAP_FREE, memory_order_release);
+        heap_leave(h);
     }
-}
-
-/* Blocks on a pool's thread_free, counted under its owner's lock: nobody
-   collects them meanwhile, and pushes only put batches in front of the
-   head read here. */
-static uint32_t remote_count(const rc_pool_t *p)
-{
-    uintptr_t tf = atomic_load_explicit(&p->thread_free, memory_order_acquire);
-    uint32_t n = 0;
-    for (rc_block_t *b = (rc_block_t *)(tf & ~RC_TAG_MASK); b; ) {
-        uintptr_t info = ((const uintptr_t *)b)[1];
-        n += (uint32_t)(info & RC_BATCH_MASK) + 1;
-        b = ((rc_block_t *)(info & ~RC_BATCH_MASK))->next;
-    }
-    return n;
 }
 
 /* Under heap_lock and h's lock (stolen): unlink from h's queue of class
@@ -1033,7 +1025,7 @@ static rc_pool_t *reclaim_from(rc_heap_t *h, rc_heap_t *me, unsigned cls, rc_poo
     rc_pool_t *p = h->tail[cls];
     for (int n = 0; p && n < RC_RECLAIM_LOOK; n++) {
         rc_pool_t *next = p->prev;
-        if (p->used == remote_count(p)) {
+        if (p->used == _rc_pool_remote_count(p)) {
             queue_remove(h, p);
             _rc_pool_collect(p);
             if (got == NULL) {
@@ -1071,13 +1063,9 @@ static rc_pool_t *reclaim_free(rc_heap_t *me, unsigned cls)
     rc_pool_t *got = NULL;
     rc_heap_t *h = reclaim_next ? reclaim_next : heaps_all;
     for (int n = 0; n < RC_RECLAIM_HEAPS && n < (int)n_heaps; n++) {
-        if (h != me) {
-            int expect = HEAP_FREE;
-            if (atomic_compare_exchange_strong_explicit(&h->lock, &expect, HEAP_STOLEN,
-                    memory_order_acquire, memory_order_relaxed)) {
-                got = reclaim_from(h, me, cls, got);
-                atomic_store_explicit(&h->lock, HEAP_FREE, memory_order_release);
-            }
+        if (h != me && heap_try_steal(h)) {
+            got = reclaim_from(h, me, cls, got);
+            heap_leave(h);
         }
         h = h->next_all ? h->next_all : heaps_all;
     }

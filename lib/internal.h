@@ -446,6 +446,7 @@ RC_INLINE rc_pool_t *_rc_pool_of(const void *p) {
 void  _rc_pool_init(rc_pool_t *pool, unsigned cls);
 bool  _rc_pool_extend(rc_pool_t *pool);          /* carve more blocks */
 void  _rc_pool_collect(rc_pool_t *pool);         /* take back thread_free */
+uint32_t _rc_pool_remote_count(rc_pool_t *pool); /* blocks on thread_free */
 bool  _rc_pool_try_mark_full(rc_pool_t *pool);   /* false: remote frees pending */
 void  _rc_pool_set_tag(rc_pool_t *pool, uintptr_t tag); /* waits out DELAYING */
 uintptr_t _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *head, rc_block_t *tail,

@@ -70,10 +70,36 @@ bool _rc_pool_extend(rc_pool_t *pool)
     return true;
 }
 
-/* Move every block other threads freed onto the owner's free list.  The
-   list is a chain of batches (see _rc_pool_free_remote), so this reads two
-   blocks per batch, not every block: those blocks were last written on
-   another core. */
+/* The blocks of a chain of batches from head (each batch head's second
+   word records its tail and size: _rc_pool_free_remote): their number, and
+   the chain's last block in *last.  Two blocks read per batch, not every
+   block: those blocks were last written on another core. */
+static inline uint32_t batch_chain(rc_block_t *head, rc_block_t **last)
+{
+    rc_block_t *tail;
+    uint32_t n = 0;
+    for (rc_block_t *b = head;; b = tail->next) {
+        uintptr_t info = ((uintptr_t *)b)[1];
+        tail = (rc_block_t *)(info & ~RC_BATCH_MASK);
+        n += (uint32_t)(info & RC_BATCH_MASK) + 1;
+        if (tail->next == NULL)
+            break;
+    }
+    *last = tail;
+    return n;
+}
+
+/* Blocks on the pool's thread_free, counted under its owner's lock (heap.c:
+   nobody collects them meanwhile, and pushes only put batches in front of
+   the head read here). */
+uint32_t _rc_pool_remote_count(rc_pool_t *pool)
+{
+    uintptr_t tf = atomic_load_explicit(&pool->thread_free, memory_order_acquire);
+    rc_block_t *head = (rc_block_t *)(tf & ~RC_TAG_MASK), *tail;
+    return head ? batch_chain(head, &tail) : 0;
+}
+
+/* Move every block other threads freed onto the owner's free list. */
 void _rc_pool_collect(rc_pool_t *pool)
 {
     uintptr_t tf = atomic_load_explicit(&pool->thread_free, memory_order_relaxed);
@@ -84,14 +110,7 @@ void _rc_pool_collect(rc_pool_t *pool)
                  tf & RC_TAG_MASK, memory_order_acquire, memory_order_relaxed));
 
     rc_block_t *head = (rc_block_t *)(tf & ~RC_TAG_MASK), *tail;
-    uint32_t n = 0;
-    for (rc_block_t *b = head;; b = tail->next) {
-        uintptr_t info = ((uintptr_t *)b)[1];
-        tail = (rc_block_t *)(info & ~RC_BATCH_MASK);
-        n += (uint32_t)(info & RC_BATCH_MASK) + 1;
-        if (tail->next == NULL)
-            break;
-    }
+    uint32_t n = batch_chain(head, &tail);
     tail->next = pool->free;
     pool->free = head;
     pool->nfree += n;
