@@ -1073,10 +1073,8 @@ static rc_pool_t *reclaim_free(rc_heap_t *me, unsigned cls)
     pthread_mutex_unlock(&heap_lock);
     if (got == NULL)
         return NULL;
-    if (got->free == NULL && !_rc_pool_extend(got)) {
-        retire(me, got);                /* not reached: no block is live */
-        return NULL;
-    }
+    if (got->free == NULL)
+        _rc_pool_extend(got);           /* no block live, none freed: some left to carve */
     queue_push_front(me, got);
     return got;
 }
