@@ -8,9 +8,9 @@
 #include "internal.h"
 #include "prof.h"
 
-RC_INLINE void *cache_pop(rc_cache_t *c, rc_block_t *b)
+RC_INLINE void *cache_pop(const rc_heap_t *h, rc_cache_t *c, rc_block_t *b)
 {
-    rc_block_t *next = b->next;
+    rc_block_t *next = (rc_block_t *)(b->link ^ h->link_key);
     c->head = next;
     c->count--;
     b->key = 0;                        /* in use: not "freed" (double-free key) */
@@ -23,8 +23,8 @@ RC_INLINE void *fast_alloc_class(unsigned cls)
     rc_heap_t *h = _rc_heap_tls;
     rc_cache_t *c = &h->cache[cls];
     rc_block_t *b = c->head;
-    if (rc_likely(b != NULL))
-        return cache_pop(c, b);
+    if (rc_likely((intptr_t)b > 0))    /* NULL, or a forged link: slow path */
+        return cache_pop(h, c, b);
     return _rc_malloc_slow(h, cls);
 }
 
@@ -36,10 +36,10 @@ RC_INLINE void *fast_alloc_counted(unsigned cls, size_t size)
     rc_heap_t *h = _rc_heap_tls;
     rc_cache_t *c = &h->cache[cls];
     rc_block_t *b = c->head;
-    if (rc_likely(b != NULL)) {
+    if (rc_likely((intptr_t)b > 0)) {
         if (rc_unlikely((h->prof_left -= (int64_t)size) < 0))
             return _rc_malloc_counted_out(size);
-        return cache_pop(c, b);
+        return cache_pop(h, c, b);
     }
     return _rc_malloc_slow_counted(h, cls, size);
 }
@@ -55,10 +55,10 @@ RC_INLINE void *fast_alloc_try(unsigned cls, size_t size)
     rc_cache_t *c = &h->cache[cls];
     rc_block_t *b = c->head;
     int64_t left = h->prof_left - (int64_t)size;
-    if (rc_unlikely(b == NULL || left < 0))
+    if (rc_unlikely((intptr_t)b <= 0 || left < 0))
         return NULL;
     h->prof_left = left;
-    return cache_pop(c, b);
+    return cache_pop(h, c, b);
 }
 
 RC_INLINE void *fast_alloc(size_t size)
@@ -91,7 +91,7 @@ RC_INLINE void free_pool_block(void *ptr)
     if (rc_likely(atomic_load_explicit(&p->owner, memory_order_relaxed) == h)) {
         unsigned cls = p->cls;
         rc_cache_t *c = &h->cache[cls];
-        b->next = c->head;
+        b->link = (uintptr_t)c->head ^ h->link_key;
         c->head = b;
         if (rc_unlikely(++c->count > c->limit))
             _rc_cache_flush(h, cls);

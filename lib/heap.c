@@ -115,6 +115,7 @@ static rc_heap_t *heap_new(void)
         h->cur[c] = &_rc_pool_empty;
     }
     h->live = true;
+    h->link_key = _rc_link_key;
     h->next_all = heaps_all;
     if (heaps_all)
         heaps_all->prev_all = h;
@@ -569,26 +570,31 @@ static void remote_add(rc_heap_t *h, rc_pool_t *p, rc_block_t *b);
    spliced in whole: one pool update per run, no write per block. */
 static void return_blocks(rc_heap_t *h, rc_block_t *b)
 {
+    rc_block_t *tail = NULL;           /* the block that linked to b */
     while (b) {
+        if (rc_unlikely((intptr_t)b < 0))   /* forged (internal.h): a cache head a
+                                               fast path decoded, or a run's end */
+            _rc_free_list_corrupt(tail, b);
         rc_pool_t *p = _rc_pool_of(b);
         if (rc_unlikely(!_rc_block_start(p, b)))
             _rc_free_invalid(b);
         if (rc_unlikely(atomic_load_explicit(&p->owner, memory_order_relaxed) != h)) {
-            rc_block_t *next = b->next;
+            rc_block_t *next = _rc_next(b);
             remote_add(h, p, b);
+            tail = b;
             b = next;
             continue;
         }
-        rc_block_t *tail = b;
+        rc_block_t *next;
+        tail = b;
         uint32_t n = 1;
-        while (tail->next && _rc_pool_of(tail->next) == p) {
-            tail = tail->next;
+        while ((next = _rc_next(tail)) != NULL && _rc_pool_of(next) == p) {
+            tail = next;
             if (rc_unlikely(!_rc_block_start(p, tail)))
                 _rc_free_invalid(tail);
             n++;
         }
-        rc_block_t *next = tail->next;
-        tail->next = p->free;
+        _rc_set_next(tail, p->free);
         p->free = b;
         p->nfree += n;
         p->used -= n;
@@ -611,9 +617,9 @@ void _rc_cache_flush(rc_heap_t *h, unsigned cls)
     uint32_t keep = c->limit / 2;
     rc_block_t *b = c->head;
     for (uint32_t i = 1; i < keep; i++)
-        b = b->next;
-    rc_block_t *rest = b->next;
-    b->next = NULL;
+        b = _rc_next(b);
+    rc_block_t *rest = _rc_next(b);
+    _rc_set_next(b, NULL);
     c->count = keep;
     heap_enter(h);
     return_blocks(h, rest);
@@ -666,10 +672,10 @@ static void remote_add(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
             remote_flush(h, r);
         r->pool = p;
         r->tail = b;
-        b->next = NULL;
+        _rc_set_next(b, NULL);
         h->remote_used |= (uint64_t)1 << i;
     } else {
-        b->next = r->head;
+        _rc_set_next(b, r->head);
     }
     r->head = b;
     h->remote_bytes += p->block_size;
@@ -702,7 +708,7 @@ void _rc_free_remote(rc_heap_t *h, rc_pool_t *p, rc_block_t *b)
            batched, so that a thread that frees what dead threads left (and
            may not allocate again for a while) does not keep their pools
            from going back. */
-        b->next = NULL;
+        _rc_set_next(b, NULL);
         remote_push(p, b, b, 1);
         return;
     }
@@ -726,9 +732,24 @@ _Noreturn void _rc_free_invalid(const void *ptr)
               ptr, (unsigned)p->block_size, (const void *)p);
 }
 
+/* A link decoded to an address no block has (internal.h): written over
+   after its block was freed.  block is the free block that held it, or
+   NULL when a fast path already handed that block out. */
+_Noreturn void _rc_free_list_corrupt(const void *block, const void *link)
+{
+    if (block)
+        _rc_fatal("rcmalloc: corrupted free list: the free block at %p links to %p, "
+                  "not a block (written after free, or past the end of a block)\n",
+                  block, link);
+    _rc_fatal("rcmalloc: corrupted free list: a freed block's link decodes to %p, "
+              "not a block (written after free, or past the end of a block)\n", link);
+}
+
 static bool list_holds(const rc_block_t *b, const void *ptr)
 {
-    for (; b; b = b->next)
+    if (rc_unlikely((intptr_t)b < 0))
+        _rc_free_list_corrupt(NULL, b);
+    for (; b; b = _rc_next(b))
         if ((const void *)b == ptr)
             return true;
     return false;
@@ -819,9 +840,9 @@ static void take_blocks(rc_cache_t *c, rc_pool_t *p)
     if (n > c->limit) {
         rc_block_t *last = head;
         for (uint32_t i = 1; i < c->limit; i++)
-            last = last->next;
-        p->free = last->next;
-        last->next = NULL;
+            last = _rc_next(last);
+        p->free = _rc_next(last);
+        _rc_set_next(last, NULL);
         n = c->limit;
     } else {
         p->free = NULL;
@@ -903,6 +924,8 @@ void *_rc_malloc_slow(rc_heap_t *h, unsigned cls)
         }
     }
     rc_cache_t *c = &h->cache[cls];
+    if (rc_unlikely((intptr_t)c->head < 0))
+        _rc_free_list_corrupt(NULL, c->head);
     if (c->head == NULL) {
         heap_enter(h);
         bool ok = refill(h, cls);
@@ -913,7 +936,7 @@ void *_rc_malloc_slow(rc_heap_t *h, unsigned cls)
         }
     }
     rc_block_t *b = c->head;
-    c->head = b->next;
+    c->head = _rc_next(b);
     c->count--;
     b->key = 0;
     return b;
@@ -946,9 +969,9 @@ static void heap_release_pools(rc_heap_t *h)
        ours: only pools on our full list take delayed frees). */
     rc_block_t *b = atomic_exchange_explicit(&h->delayed, NULL, memory_order_acquire);
     while (b) {
-        rc_block_t *next = b->next;
+        rc_block_t *next = _rc_next(b);
         rc_pool_t *p = _rc_pool_of(b);
-        b->next = p->free;
+        _rc_set_next(b, p->free);
         p->free = b;
         p->nfree++;
         p->used--;

@@ -74,14 +74,21 @@ extern void *__dso_handle;
    it is never a pointer. */
 uintptr_t _rc_free_key = ~(uintptr_t)0x5a5a5a5a;
 
+/* The free-list link key (internal.h): the other 8 bytes, top bit set (a
+   decoded forgery is never a user address), low 4 bits clear. */
+uintptr_t _rc_link_key = ~(uintptr_t)0xa5a5a5af;
+
 static void free_key_init(void)
 {
     const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
-    uintptr_t k = 0;
-    if (r != NULL)
+    uintptr_t k = 0, l = 0;
+    if (r != NULL) {
+        memcpy(&l, r, sizeof l);
         memcpy(&k, r + 8, sizeof k);
+    }
     _rc_free_key ^= k;
     _rc_free_key |= (uintptr_t)1 << 63;
+    _rc_link_key = ((_rc_link_key ^ l) | (uintptr_t)1 << 63) & ~(uintptr_t)15;
 }
 
 void _rc_init_slow(void)

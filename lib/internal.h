@@ -242,10 +242,46 @@ RC_INLINE size_t _rc_pow2_above(size_t x) {
 /* ---- blocks, pools, arenas, heaps -------------------------------------- */
 
 typedef struct rc_block {
-    struct rc_block *next;
-    uintptr_t        key;     /* _rc_free_key while free (double-free check);
+    uintptr_t link;           /* the next free block, encoded: _rc_next */
+    uintptr_t key;            /* _rc_free_key while free (double-free check);
                                  0 once handed out (alloc.h) */
 } rc_block_t;
+
+/* Free-list links are stored XORed with a per-process random key whose top
+   bit is set and low four bits clear (init.c).  An overflow from a live
+   block, or a write after free, that puts a pointer P over a free block's
+   link leaves P ^ key there: an address with the top bit set, which no
+   user pointer has.  The fast pop (alloc.h) decodes it into the class
+   cache's head without a test, and the next malloc's empty-cache test is a
+   sign test, so that malloc goes to the slow path, which reports it
+   instead of handing out P; a slow path's walk faults on it or reports
+   it where it cuts the list (_rc_next).  Other bytes decode, but for a chance in 2^16,
+   to a non-canonical address: a fault, not an allocation.  The key is
+   never in memory beside the links for a read past a block to find (the
+   double-free key is another).  One XOR on each push and pop; NULL is
+   stored as the key itself.  Every list of free blocks uses it (class
+   caches, pool free lists, remote batches, delayed lists), so lists are
+   spliced without re-encoding.  The key's low bits clear keep a batch
+   head's count in its second word (pool.c) intact. */
+extern uintptr_t _rc_link_key;
+
+_Noreturn void _rc_free_list_corrupt(const void *block, const void *link);
+
+RC_INLINE rc_block_t *_rc_link_dec(uintptr_t w) { return (rc_block_t *)(w ^ _rc_link_key); }
+RC_INLINE uintptr_t _rc_link_enc(const void *b) { return (uintptr_t)b ^ _rc_link_key; }
+RC_INLINE void _rc_set_next(rc_block_t *b, const rc_block_t *n) { b->link = _rc_link_enc(n); }
+
+/* The next block on a list.  Not tested here: a walk that follows a
+   forged link faults on it (the address has the top bit set), and the
+   places where a list is cut or handed on test the link left there (a
+   cache's head in _rc_malloc_slow, a run's end in return_blocks, a
+   batch's tail in pool.c) and report it by _rc_free_list_corrupt.
+   (Testing every step cost binary-trees 6%: the walks that split lists
+   are a pointer chase.) */
+RC_INLINE rc_block_t *_rc_next(const rc_block_t *b)
+{
+    return _rc_link_dec(b->link);
+}
 
 /* Low two bits of rc_pool.thread_free (see "full list" above). */
 enum {
@@ -336,6 +372,9 @@ typedef struct rc_heap {
     bool       live;               /* owned by a running thread */
     int64_t    prof_left;          /* prof.h: bytes to the next heap-profile
                                       sample (0 in a new heap: ask) */
+    uintptr_t  link_key;           /* _rc_link_key, for the fast paths: one
+                                      XOR with an operand off the heap pointer
+                                      they hold, no address to form */
 } rc_heap_t;
 
 /* ---- globals ------------------------------------------------------------ */

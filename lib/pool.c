@@ -61,9 +61,10 @@ bool _rc_pool_extend(rc_pool_t *pool)
     if (n > left)
         n = left;
     char *last = b + (n - 1) * bs;
+    uintptr_t key = _rc_link_key;   /* a local: the stores could alias it */
     for (char *p = b; p < last; p += bs)
-        ((rc_block_t *)p)->next = (rc_block_t *)(p + bs);
-    ((rc_block_t *)last)->next = pool->free;
+        ((rc_block_t *)p)->link = (uintptr_t)(p + bs) ^ key;
+    _rc_set_next((rc_block_t *)last, pool->free);
     pool->free = (rc_block_t *)b;
     pool->nfree += (uint32_t)n;
     pool->bump = last + bs;
@@ -78,11 +79,13 @@ static inline uint32_t batch_chain(rc_block_t *head, rc_block_t **last)
 {
     rc_block_t *tail;
     uint32_t n = 0;
-    for (rc_block_t *b = head;; b = tail->next) {
+    for (rc_block_t *b = head;; b = _rc_next(tail)) {
         uintptr_t info = ((uintptr_t *)b)[1];
-        tail = (rc_block_t *)(info & ~RC_BATCH_MASK);
+        tail = _rc_link_dec(info & ~RC_BATCH_MASK);
+        if (rc_unlikely((intptr_t)tail < 0))
+            _rc_free_list_corrupt(b, tail);
         n += (uint32_t)(info & RC_BATCH_MASK) + 1;
-        if (tail->next == NULL)
+        if (_rc_next(tail) == NULL)
             break;
     }
     *last = tail;
@@ -111,7 +114,7 @@ void _rc_pool_collect(rc_pool_t *pool)
 
     rc_block_t *head = (rc_block_t *)(tf & ~RC_TAG_MASK), *tail;
     uint32_t n = batch_chain(head, &tail);
-    tail->next = pool->free;
+    _rc_set_next(tail, pool->free);
     pool->free = head;
     pool->nfree += n;
     pool->used -= n;
@@ -163,7 +166,7 @@ bool _rc_pool_try_mark_full(rc_pool_t *pool)
    long), so _rc_pool_collect can hop from batch to batch. */
 uintptr_t _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *head, rc_block_t *tail, uint32_t n)
 {
-    ((uintptr_t *)head)[1] = (uintptr_t)tail | (n - 1);
+    ((uintptr_t *)head)[1] = _rc_link_enc(tail) | (n - 1);   /* key: low bits clear */
     uintptr_t tf = atomic_load_explicit(&pool->thread_free, memory_order_relaxed);
     uintptr_t ntf;
     bool delayed;
@@ -172,7 +175,7 @@ uintptr_t _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *head, rc_block_t *ta
         if (delayed) {
             ntf = (tf & ~RC_TAG_MASK) | RC_DELAYING;
         } else {
-            tail->next = (rc_block_t *)(tf & ~RC_TAG_MASK);
+            _rc_set_next(tail, (rc_block_t *)(tf & ~RC_TAG_MASK));
             ntf = (uintptr_t)head | (tf & RC_TAG_MASK);
         }
     } while (!atomic_compare_exchange_weak_explicit(&pool->thread_free, &tf, ntf,
@@ -185,7 +188,7 @@ uintptr_t _rc_pool_free_remote(rc_pool_t *pool, rc_block_t *head, rc_block_t *ta
     rc_heap_t *heap = atomic_load_explicit(&pool->owner, memory_order_acquire);
     rc_block_t *old = atomic_load_explicit(&heap->delayed, memory_order_relaxed);
     do {
-        tail->next = old;
+        _rc_set_next(tail, old);
     } while (!atomic_compare_exchange_weak_explicit(&heap->delayed, &old, head,
                  memory_order_release, memory_order_relaxed));
 

@@ -140,15 +140,19 @@ static void *pick(unsigned cls)
 {
     rc_heap_t *h = _rc_heap_tls;
     rc_cache_t *c = &h->cache[cls];
-    if (c->head == NULL)
+    if ((intptr_t)c->head <= 0)        /* empty, or a forged link (heap.c) */
         return _rc_malloc_slow(h, cls);
     uint32_t n = c->count < RC_PICK ? c->count : RC_PICK;
     uint32_t k = n > 1 ? rnd_below(n) : 0;
-    rc_block_t **link = &c->head;
-    while (k-- && (*link)->next)
-        link = &(*link)->next;
-    rc_block_t *b = *link;
-    *link = b->next;
+    rc_block_t *prev = NULL, *b = c->head;
+    while (k-- && _rc_next(b) != NULL) {
+        prev = b;
+        b = _rc_next(b);
+    }
+    if (prev)
+        _rc_set_next(prev, _rc_next(b));
+    else
+        c->head = _rc_next(b);
     c->count--;
     b->key = 0;
     return b;
