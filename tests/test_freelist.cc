@@ -96,6 +96,8 @@ void expect_stopped(const Outcome &o, const char *what)
 {
     ASSERT_FALSE(WIFEXITED(o.status) && WEXITSTATUS(o.status) == GOT_FORGED)
         << what << ": malloc returned the forged address";
+    if (WIFEXITED(o.status) && o.err.find("DEADLYSIGNAL") != std::string::npos)
+        return;                        /* a sanitizer's runtime took the fault */
     ASSERT_TRUE(WIFSIGNALED(o.status)) << what << ": the program went on, status "
                                        << o.status << "; stderr: " << o.err;
     if (WTERMSIG(o.status) == SIGABRT) {
@@ -165,10 +167,11 @@ TEST(FreeList, ZeroedLinkAtCacheHead)
     expect_caught(o, "zeroed link");
 }
 
-/* The block freed first of many: the cache has flushed it to its pool's
-   free list by the time the rest are freed; the allocations that follow
-   walk that list (refill) or pop it. */
-TEST(FreeList, ForgedPointerInPoolList)
+/* Every other block of many freed, so that their pools stay in use (a
+   pool freed whole is carved afresh, its old links never read): the
+   oldest have left the cache for their pools' free lists, and their links
+   are overwritten; the allocations that follow take those lists. */
+TEST(FreeList, ForgedPointersInPoolLists)
 {
     SKIP_IN_CHECKED_MODE();
     Outcome o = in_child([] {
@@ -176,12 +179,13 @@ TEST(FreeList, ForgedPointerInPoolList)
         static void *p[N];
         for (int i = 0; i < N; i++)
             p[i] = rc_malloc(32);
-        for (int i = 0; i < N; i++)
+        for (int i = 0; i < N; i += 2)
             rc_free(p[i]);
-        forge_pointer(p[0]);
+        for (int i = 0; i < 1000; i += 2)
+            forge_pointer(p[i]);
         allocate(32, 2 * N);
     });
-    expect_stopped(o, "pool free list");
+    expect_stopped(o, "pool free lists");
 }
 
 /* Blocks of this thread's pools freed by another thread travel in
