@@ -255,14 +255,15 @@ typedef struct rc_block {
    cache's head without a test, and the next malloc's empty-cache test is a
    sign test, so that malloc goes to the slow path, which reports it
    instead of handing out P; a slow path's walk faults on it or reports
-   it where it cuts the list (_rc_next).  Other bytes decode, but for a chance in 2^16,
-   to a non-canonical address: a fault, not an allocation.  The key is
-   never in memory beside the links for a read past a block to find (the
-   double-free key is another).  One XOR on each push and pop; NULL is
-   stored as the key itself.  Every list of free blocks uses it (class
-   caches, pool free lists, remote batches, delayed lists), so lists are
-   spliced without re-encoding.  The key's low bits clear keep a batch
-   head's count in its second word (pool.c) intact. */
+   it where it cuts the list (_rc_next).  Other bytes decode, but for a
+   chance in 2^16, to a non-canonical address: a fault, not an
+   allocation.  The key is never in memory beside the links for a read
+   past a block to find (the double-free key is another).  One XOR on
+   each push and pop; NULL is stored as the key itself.  Every list of
+   free blocks uses it (class caches, pool free lists, remote batches,
+   delayed lists), so lists are spliced without re-encoding.  The key's
+   low bits clear keep a batch head's count in its second word (pool.c)
+   intact. */
 extern uintptr_t _rc_link_key;
 
 _Noreturn void _rc_free_list_corrupt(const void *block, const void *link);
