@@ -572,9 +572,8 @@ static void return_blocks(rc_heap_t *h, rc_block_t *b)
 {
     rc_block_t *tail = NULL;           /* the block that linked to b */
     while (b) {
-        if (rc_unlikely((intptr_t)b < 0))   /* forged (internal.h): a cache head a
-                                               fast path decoded, or a run's end */
-            _rc_free_list_corrupt(tail, b);
+        _rc_link_check(tail, b);       /* a cache head a fast path decoded,
+                                          or a run's end */
         rc_pool_t *p = _rc_pool_of(b);
         if (rc_unlikely(!_rc_block_start(p, b)))
             _rc_free_invalid(b);
@@ -747,8 +746,7 @@ _Noreturn void _rc_free_list_corrupt(const void *block, const void *link)
 
 static bool list_holds(const rc_block_t *b, const void *ptr)
 {
-    if (rc_unlikely((intptr_t)b < 0))
-        _rc_free_list_corrupt(NULL, b);
+    _rc_link_check(NULL, b);
     for (; b; b = _rc_next(b))
         if ((const void *)b == ptr)
             return true;
@@ -924,8 +922,7 @@ void *_rc_malloc_slow(rc_heap_t *h, unsigned cls)
         }
     }
     rc_cache_t *c = &h->cache[cls];
-    if (rc_unlikely((intptr_t)c->head < 0))
-        _rc_free_list_corrupt(NULL, c->head);
+    _rc_link_check(NULL, c->head);
     if (c->head == NULL) {
         heap_enter(h);
         bool ok = refill(h, cls);

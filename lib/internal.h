@@ -272,6 +272,15 @@ RC_INLINE rc_block_t *_rc_link_dec(uintptr_t w) { return (rc_block_t *)(w ^ _rc_
 RC_INLINE uintptr_t _rc_link_enc(const void *b) { return (uintptr_t)b ^ _rc_link_key; }
 RC_INLINE void _rc_set_next(rc_block_t *b, const rc_block_t *n) { b->link = _rc_link_enc(n); }
 
+/* A decoded link with the top bit set was forged: reported, naming holder
+   (the free block it was read from, or NULL when a fast path already
+   handed that block out). */
+RC_INLINE void _rc_link_check(const void *holder, const rc_block_t *n)
+{
+    if (rc_unlikely((intptr_t)n < 0))
+        _rc_free_list_corrupt(holder, n);
+}
+
 /* The next block on a list.  Not tested here: a walk that follows a
    forged link faults on it (the address has the top bit set), and the
    places where a list is cut or handed on test the link left there (a

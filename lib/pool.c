@@ -82,8 +82,7 @@ static inline uint32_t batch_chain(rc_block_t *head, rc_block_t **last)
     for (rc_block_t *b = head;; b = _rc_next(tail)) {
         uintptr_t info = ((uintptr_t *)b)[1];
         tail = _rc_link_dec(info & ~RC_BATCH_MASK);
-        if (rc_unlikely((intptr_t)tail < 0))
-            _rc_free_list_corrupt(b, tail);
+        _rc_link_check(b, tail);
         n += (uint32_t)(info & RC_BATCH_MASK) + 1;
         if (_rc_next(tail) == NULL)
             break;

@@ -144,15 +144,15 @@ static void *pick(unsigned cls)
         return _rc_malloc_slow(h, cls);
     uint32_t n = c->count < RC_PICK ? c->count : RC_PICK;
     uint32_t k = n > 1 ? rnd_below(n) : 0;
-    rc_block_t *prev = NULL, *b = c->head;
-    while (k-- && _rc_next(b) != NULL) {
+    rc_block_t *prev = NULL, *b = c->head, *next;
+    while ((next = _rc_next(b)) != NULL && k--) {
         prev = b;
-        b = _rc_next(b);
+        b = next;
     }
     if (prev)
-        _rc_set_next(prev, _rc_next(b));
+        _rc_set_next(prev, next);
     else
-        c->head = _rc_next(b);
+        c->head = next;
     c->count--;
     b->key = 0;
     return b;
